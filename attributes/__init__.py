@@ -1,0 +1,1 @@
+"""LLM-written class attribute sets for BioMedVR: loading, checking and generation."""

@@ -1,0 +1,1 @@
+"""The eleven biomedical datasets of the BiomedCoOp benchmark, with BiomedCoOp's splits."""

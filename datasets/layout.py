@@ -1,0 +1,109 @@
+"""One dataset on disk: BiomedCoOp's folder layout, split file, few-shot cache, and checks."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+from datasets import fewshot_cache
+from datasets.splits import (
+    DatasetError,
+    Item,
+    create_split,
+    ensure_images_exist,
+    fewshot_sample,
+    read_split,
+    rebase_path,
+    subsample_classes,
+    write_split,
+)
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """``<root>/<NAME>/{split_<NAME>.json, <NAME>/<class>/..., split_fewshot/}``."""
+
+    root: str
+    name: str
+
+    @property
+    def dataset_dir(self) -> str:
+        return os.path.join(os.path.abspath(os.path.expanduser(self.root)), self.name)
+
+    @property
+    def image_dir(self) -> str:
+        return os.path.join(self.dataset_dir, self.name)
+
+    @property
+    def split_path(self) -> str:
+        return os.path.join(self.dataset_dir, f"split_{self.name}.json")
+
+    @property
+    def fewshot_dir(self) -> str:
+        return os.path.join(self.dataset_dir, "split_fewshot")
+
+
+def _read_or_create_split(layout: DatasetLayout, create: bool) -> dict[str, list[Item]]:
+    if os.path.isfile(layout.split_path):
+        return read_split(layout.split_path, layout.image_dir)
+    if not create:
+        raise DatasetError(
+            f"split file not found: {layout.split_path}\n"
+            f"Download {layout.name} with:  python -m datasets.download {layout.name} --root "
+            f"{layout.root}\n(or set DATASET.CREATE_SPLIT True to make a new split, whose results "
+            "are not comparable to published ones)"
+        )
+    split = create_split(layout.image_dir)
+    write_split(split, layout.split_path, layout.image_dir)
+    print(f"Saved a new split to {layout.split_path}")
+    return split
+
+
+def _fewshot(
+    layout: DatasetLayout, train: list[Item], val: list[Item], num_shots: int, seed: int, use_cache: bool
+) -> tuple[list[Item], list[Item]]:
+    """BiomedCoOp's picks: K per class from train, min(K, 4) from val, cached per (K, seed)."""
+    path = fewshot_cache.cache_path(layout.fewshot_dir, num_shots, seed)
+    if use_cache and os.path.isfile(path):
+        print(f"Loading preprocessed few-shot data from {path}")
+        cached = fewshot_cache.read_cache(path)
+        rebased = {
+            key: [item._replace(impath=rebase_path(item.impath, layout.name, layout.image_dir)) for item in items]
+            for key, items in cached.items()
+        }
+        return rebased["train"], rebased["val"]
+    picked_train = fewshot_sample(train, num_shots, random)
+    picked_val = fewshot_sample(val, min(num_shots, 4), random)
+    if use_cache:
+        ensure_images_exist(picked_train + picked_val, layout.dataset_dir)
+        try:
+            fewshot_cache.write_cache(path, picked_train, picked_val)
+            print(f"Saving preprocessed few-shot data to {path}")
+        except OSError as error:
+            print(f"Warning: could not write the few-shot cache {path} ({error}); continuing")
+    return picked_train, picked_val
+
+
+def load_items(
+    root: str,
+    name: str,
+    num_shots: int = -1,
+    seed: int = -1,
+    subsample: str = "all",
+    create_split: bool = False,
+    use_cache: bool = True,
+) -> dict[str, list[Item]]:
+    """The train/val/test items a run uses, checked to exist on disk.
+
+    Python's ``random`` must be seeded as Dassl's ``set_random_seed`` does, and nothing may draw
+    from it before this call, for the few-shot picks to equal BiomedCoOp's.
+    """
+    layout = DatasetLayout(root, name)
+    split = _read_or_create_split(layout, create_split)
+    train, val, test = split["train"], split["val"], split["test"]
+    if num_shots >= 1:
+        train, val = _fewshot(layout, train, val, num_shots, seed, use_cache)
+    train, val, test = subsample_classes(train, val, test, subsample=subsample)
+    ensure_images_exist(train + val + test, layout.dataset_dir)
+    return {"train": train, "val": val, "test": test}

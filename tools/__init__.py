@@ -1,0 +1,1 @@
+"""Command-line tools: results tables, figures, CoOp's result parser, synthetic datasets."""

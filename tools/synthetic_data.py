@@ -1,0 +1,98 @@
+"""Small generated datasets in BiomedCoOp's exact layout, for tests, benchmarks and smoke tests.
+
+``python -m tools.synthetic_data --root /tmp/data BTMRI`` writes ``/tmp/data/BTMRI/split_BTMRI.json``
+and an image per split entry. Images are class-dependent (a tint and a stripe frequency per label,
+plus noise), so a model can learn them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+DEFAULT_CLASSES = ("glioma tumor", "meningioma tumor", "pituitary tumor", "normal brain")
+
+
+def synthetic_image(label: int, index: int, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A uint8 RGB image [H, W, 3] whose tint and stripes depend on the label."""
+    height, width = size
+    x = np.linspace(0, 1, width)[None, :, None]
+    stripes = 0.5 + 0.5 * np.sin(2 * np.pi * (label + 1) * 2 * x + index)
+    tint = np.array([(label * 67) % 256, (label * 131 + 60) % 256, (label * 29 + 120) % 256]) / 255.0
+    noise = rng.normal(0, 0.08, (height, width, 3))
+    image = 0.55 * stripes * tint + 0.35 * stripes + noise
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def split_entries(
+    classnames: Sequence[str], counts: tuple[int, int, int], suffix: str
+) -> dict[str, list[list]]:
+    """Split entries [[class_folder/image_k.suffix, label, classname]] with ``counts`` per class and split."""
+    split: dict[str, list[list]] = {}
+    for key, per_class in zip(("train", "val", "test"), counts, strict=True):
+        split[key] = [
+            [f"{name.replace(' ', '_')}/{key}_{k}{suffix}", label, name]
+            for label, name in enumerate(classnames)
+            for k in range(per_class)
+        ]
+    return split
+
+
+def write_images(
+    image_dir: str, split: dict[str, list[list]], size: tuple[int, int], seed: int = 0
+) -> None:
+    """Write one image per distinct split path under ``image_dir``."""
+    rng = np.random.default_rng(seed)
+    written: set[str] = set()
+    for items in split.values():
+        for index, (relative, label, _) in enumerate(items):
+            if relative in written:
+                continue
+            path = os.path.join(image_dir, relative)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            Image.fromarray(synthetic_image(int(label), index, size, rng)).save(path)
+            written.add(relative)
+
+
+def make_dataset(
+    root: str,
+    name: str,
+    classnames: Sequence[str] = DEFAULT_CLASSES,
+    counts: tuple[int, int, int] = (8, 4, 6),
+    size: tuple[int, int] = (40, 48),
+    suffix: str = ".png",
+    split: dict[str, list[list]] | None = None,
+    seed: int = 0,
+) -> str:
+    """Create ``<root>/<name>/split_<name>.json`` and its images; returns the dataset folder.
+
+    Pass ``split`` (a real split file's content) to reproduce a published layout exactly.
+    """
+    split = split or split_entries(classnames, counts, suffix)
+    dataset_dir = os.path.join(root, name)
+    os.makedirs(dataset_dir, exist_ok=True)
+    with open(os.path.join(dataset_dir, f"split_{name}.json"), "w") as file:
+        json.dump(split, file)
+    write_images(os.path.join(dataset_dir, name), split, size, seed)
+    return dataset_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="+", help="dataset folder names, e.g. BTMRI")
+    parser.add_argument("--root", default="data")
+    parser.add_argument("--per-class", type=int, nargs=3, default=(8, 4, 6), metavar=("TRAIN", "VAL", "TEST"))
+    parser.add_argument("--size", type=int, nargs=2, default=(40, 48), metavar=("H", "W"))
+    args = parser.parse_args(argv)
+    for name in args.names:
+        print(make_dataset(args.root, name, counts=tuple(args.per_class), size=tuple(args.size)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""BioMedVR and its baselines for the Dassl/CoOp toolkit."""

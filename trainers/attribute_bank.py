@@ -1,0 +1,97 @@
+"""Per-class attribute embeddings, embedded once per run, and their top-k class scores (Eq. 11)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from attributes.files import load_attributes
+
+
+@dataclass
+class AttributeBank:
+    """L2-normalized sentence embeddings of every class, padded to the longest class.
+
+    ``embeddings`` is [C, A, D]; ``mask`` [C, A] is True where a class has a sentence.
+    """
+
+    embeddings: torch.Tensor
+    mask: torch.Tensor
+
+    @property
+    def counts(self) -> torch.Tensor:
+        """Number of sentences of each class, [C]."""
+        return self.mask.sum(dim=-1)
+
+    def to(self, device: torch.device | str) -> AttributeBank:
+        return AttributeBank(self.embeddings.to(device), self.mask.to(device))
+
+
+def build_bank(
+    sentences: Sequence[Sequence[str]],
+    encode: Callable[[list[str]], torch.Tensor],
+    num_attr: int,
+) -> AttributeBank:
+    """Embed each class's first ``num_attr`` sentences in one pass; pad and mask unequal counts."""
+    if num_attr < 1:
+        raise ValueError(f"TRAINER.BIOMEDVR.NUM_ATTR must be at least 1, got {num_attr}")
+    kept = [list(texts)[:num_attr] for texts in sentences]
+    flat = [text for texts in kept for text in texts]
+    flat_embeddings = encode(flat)
+    width = max(len(texts) for texts in kept)
+    embeddings = flat_embeddings.new_zeros(len(kept), width, flat_embeddings.shape[-1])
+    mask = torch.zeros(len(kept), width, dtype=torch.bool)
+    start = 0
+    for c, texts in enumerate(kept):
+        embeddings[c, : len(texts)] = flat_embeddings[start : start + len(texts)]
+        mask[c, : len(texts)] = True
+        start += len(texts)
+    return AttributeBank(embeddings, mask.to(embeddings.device))
+
+
+def class_scores(z: torch.Tensor, bank: AttributeBank, tau: float, k: int) -> torch.Tensor:
+    """Eq. 11: s_c = tau/k * sum of the top-k z.t over class c's attributes (k_c = min(k, n_c)).
+
+    ``z`` [B, D] must be L2-normalized; returns [B, C].
+    """
+    if k < 1:
+        raise ValueError(f"TRAINER.BIOMEDVR.TOPK must be at least 1, got {k}")
+    embeddings = bank.embeddings.to(z.dtype)
+    sims = torch.einsum("bd,cad->bca", z, embeddings)
+    sims = sims.masked_fill(~bank.mask, float("-inf"))
+    top = sims.topk(min(k, sims.shape[-1]), dim=-1).values
+    k_per_class = bank.counts.clamp(max=k)
+    valid = torch.arange(top.shape[-1], device=z.device) < k_per_class.unsqueeze(-1)
+    return tau * top.masked_fill(~valid, 0.0).sum(dim=-1) / k_per_class
+
+
+def load_attribute_bank(
+    attribute_set: str,
+    dataset: str,
+    kind: str,
+    classnames: Sequence[str],
+    encode: Callable[[list[str]], torch.Tensor],
+    num_attr: int,
+) -> AttributeBank:
+    """Read, validate and embed one kind of attributes of a dataset, in label order."""
+    per_class = load_attributes(attribute_set, dataset, kind, classnames)
+    return build_bank([per_class[name] for name in classnames], encode, num_attr)
+
+
+def prompt_bank(
+    templates: Sequence[str],
+    classnames: Sequence[str],
+    encode: Callable[[list[str]], torch.Tensor],
+) -> AttributeBank:
+    """Class-name prompts as a bank whose per-class embedding is the mean of its templates.
+
+    With k = 1 the class score is tau * z.t, the usual CLIP logit (AR, VP, zero-shot CLIP).
+    """
+    rows = []
+    for name in classnames:
+        texts = [template.format(name.replace("_", " ")) for template in templates]
+        rows.append(torch.nn.functional.normalize(encode(texts).mean(dim=0), dim=-1))
+    embeddings = torch.stack(rows).unsqueeze(1)
+    return AttributeBank(embeddings, torch.ones(len(rows), 1, dtype=torch.bool, device=embeddings.device))

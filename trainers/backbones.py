@@ -1,0 +1,129 @@
+"""Frozen CLIP backbones from open_clip, addressed by their CoOp / BiomedCoOp names."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import open_clip
+import torch
+from torch import nn
+
+# CoOp spelling -> (open_clip model name, default pretrained tag).
+BACKBONES: dict[str, tuple[str, str | None]] = {
+    "ViT-B/16": ("ViT-B-16", "openai"),
+    "ViT-B/32": ("ViT-B-32", "openai"),
+    "RN50": ("RN50", "openai"),
+    "BiomedCLIP": ("hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", None),
+}
+
+# Short names for output folders: ViT-B/16 -> vit_b16.
+BACKBONE_TAGS = {"ViT-B/16": "vit_b16", "ViT-B/32": "vit_b32", "RN50": "rn50", "BiomedCLIP": "biomedclip"}
+
+NO_WEIGHTS = "none"
+
+
+class BackboneError(ValueError):
+    """A backbone name or weights file that cannot be used."""
+
+
+@dataclass
+class Backbone:
+    """A frozen open_clip model with what is needed to feed and read it."""
+
+    name: str
+    model: nn.Module
+    tokenizer: Callable[[Sequence[str]], torch.Tensor]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    image_size: int
+
+    @property
+    def logit_scale(self) -> float:
+        """tau in Eq. 11: the model's learned temperature, exp(logit_scale)."""
+        return float(self.model.logit_scale.exp())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """Unnormalized image embeddings of normalized images [B, 3, S, S]."""
+        return self.model.encode_image(images)
+
+    @torch.no_grad()
+    def encode_text(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        """L2-normalized text embeddings [len(texts), D], computed without gradients."""
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            tokens = self.tokenizer(list(texts[start : start + batch_size])).to(self.device)
+            chunks.append(self.model.encode_text(tokens).float())
+        return nn.functional.normalize(torch.cat(chunks), dim=-1)
+
+
+def backbone_tag(name: str) -> str:
+    """Folder-friendly name of a backbone: ``ViT-B/16`` -> ``vit_b16``."""
+    if name in BACKBONE_TAGS:
+        return BACKBONE_TAGS[name]
+    return Path(name).stem.replace("/", "_").replace(":", "_").lower()
+
+
+def resolve_backbone(name: str, pretrained: str = "") -> tuple[str, str | None]:
+    """Map a configured backbone name and weights to (open_clip model name, pretrained).
+
+    ``pretrained`` is "" for the backbone's published weights, "none" for random weights, an
+    open_clip pretrained tag, or the path of a local weights file.
+    """
+    if name.endswith(".json"):
+        config = Path(name)
+        if not config.is_file():
+            raise BackboneError(f"MODEL.BACKBONE.NAME: model config file {name} does not exist")
+        open_clip.add_model_config(config)
+        model_name, default = config.stem, None
+    elif name in BACKBONES:
+        model_name, default = BACKBONES[name]
+    elif name in open_clip.list_models() or name.startswith("hf-hub:"):
+        model_name, default = name, None
+    else:
+        known = ", ".join(BACKBONES)
+        raise BackboneError(
+            f"MODEL.BACKBONE.NAME: unknown backbone {name!r}. Use one of {known}, an open_clip "
+            "model name (python -c 'import open_clip; print(open_clip.list_models())'), or the "
+            "path of an open_clip model config .json"
+        )
+    if pretrained.lower() == NO_WEIGHTS:
+        return model_name, None
+    if pretrained:
+        if ("/" in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))) and (
+            not os.path.isfile(pretrained)
+        ):
+            raise BackboneError(f"MODEL.BACKBONE.PRETRAINED: weights file {pretrained} does not exist")
+        return model_name, pretrained
+    return model_name, default
+
+
+def load_backbone(name: str, pretrained: str = "", device: str | torch.device = "cpu") -> Backbone:
+    """Build a frozen fp32 open_clip model (eval mode, no gradients) with its own preprocessing.
+
+    Random weights (``pretrained`` "none", or a model config without weights) are drawn from a
+    fixed seed, so that a training run and a later ``--eval-only`` run see the same encoder.
+    """
+    model_name, weights = resolve_backbone(name, pretrained)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = open_clip.create_model(model_name, pretrained=weights, precision="fp32", device=device)
+    model.eval()
+    model.requires_grad_(False)
+    preprocess = model.visual.preprocess_cfg
+    size = preprocess.get("size", model.visual.image_size)
+    image_size = size if isinstance(size, int) else size[0]
+    return Backbone(
+        name=name,
+        model=model,
+        tokenizer=open_clip.get_tokenizer(model_name),
+        mean=tuple(preprocess["mean"]),
+        std=tuple(preprocess["std"]),
+        image_size=int(image_size),
+    )

@@ -1,0 +1,288 @@
+"""Images decoded once per run (train) or once per dataset (test), augmented as tensor batches.
+
+The reference pipeline decodes and resizes the same few JPEGs with PIL every epoch. Here the
+few-shot training images are decoded and resized (shorter side to the input size, as the reference
+``Resize`` does) once into uint8 tensors on the training device, and random-resized-crop and flip
+run on batches there. Test and validation images are resized and centre-cropped once into an
+on-disk uint8 array shared by every seed and method, and streamed in batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+from torch.nn import functional as F
+from torchvision.transforms import InterpolationMode
+from tqdm import tqdm
+
+from datasets.images import load_rgb
+
+CROP_SCALE = (0.08, 1.0)
+CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
+CACHE_FORMAT = 1
+
+
+def interpolation_mode(name: str) -> InterpolationMode:
+    return InterpolationMode(name.lower())
+
+
+def resize_shorter(image: Image.Image, size: int, interpolation: str = "bicubic") -> Image.Image:
+    """torchvision's ``Resize(size)`` on a PIL image: the shorter side becomes ``size``."""
+    return TF.resize(image, size, interpolation=interpolation_mode(interpolation))
+
+
+def to_uint8_tensor(image: Image.Image) -> torch.Tensor:
+    """A PIL RGB image as a uint8 tensor [3, H, W] (``ToTensor`` without the division)."""
+    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
+
+
+def decode_train_image(path: str, size: int, interpolation: str = "bicubic") -> torch.Tensor:
+    """Decode and resize the shorter side to ``size``: the first step of the reference train transform."""
+    return to_uint8_tensor(resize_shorter(load_rgb(path), size, interpolation))
+
+
+def decode_eval_image(path: str, size: int, interpolation: str = "bicubic") -> torch.Tensor:
+    """The whole reference test transform, without ``ToTensor``'s division: resize, centre crop."""
+    return to_uint8_tensor(TF.center_crop(resize_shorter(load_rgb(path), size, interpolation), size))
+
+
+def decode_all(paths: Sequence[str], decode, size: int, interpolation: str, workers: int, desc: str) -> list:
+    """Decode many images with a thread pool (PIL releases the GIL), in order, with a progress bar."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        jobs = pool.map(lambda path: decode(path, size, interpolation), paths)
+        return list(tqdm(jobs, total=len(paths), desc=desc, unit="img", leave=False))
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The random stream of one epoch: a function of (seed, epoch) only, so a resumed run replays it."""
+    return torch.Generator().manual_seed(max(seed, 0) * 1_000_003 + epoch)
+
+
+def random_resized_crop_box(
+    height: int, width: int, generator: torch.Generator
+) -> tuple[int, int, int, int]:
+    """torchvision's ``RandomResizedCrop.get_params`` (scale 0.08-1, ratio 3/4-4/3) on our generator."""
+    area = height * width
+    log_ratio = (math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]))
+    for _ in range(10):
+        draws = torch.rand(2, generator=generator).tolist()
+        target_area = area * (CROP_SCALE[0] + (CROP_SCALE[1] - CROP_SCALE[0]) * draws[0])
+        aspect = math.exp(log_ratio[0] + (log_ratio[1] - log_ratio[0]) * draws[1])
+        w = round(math.sqrt(target_area * aspect))
+        h = round(math.sqrt(target_area / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            i = int(torch.randint(0, height - h + 1, (1,), generator=generator))
+            j = int(torch.randint(0, width - w + 1, (1,), generator=generator))
+            return i, j, h, w
+    ratio = width / height
+    if ratio < CROP_RATIO[0]:
+        w, h = width, round(width / CROP_RATIO[0])
+    elif ratio > CROP_RATIO[1]:
+        h, w = height, round(height * CROP_RATIO[1])
+    else:
+        h, w = height, width
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def resize_batch_item(image: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """One uint8 [3, h, w] crop -> float [3, size, size] in [0, 1]."""
+    resized = F.interpolate(
+        image.unsqueeze(0).float(), size=(size, size), mode=mode, antialias=mode in ("bilinear", "bicubic")
+    )
+    return resized.squeeze(0).clamp_(0, 255).div_(255)
+
+
+def augment_batch(
+    images: Sequence[torch.Tensor], size: int, generator: torch.Generator, mode: str = "bicubic"
+) -> torch.Tensor:
+    """Random-resized-crop to ``size`` and horizontal flip (p = 0.5) of uint8 images, as a float batch."""
+    out = []
+    for image in images:
+        i, j, h, w = random_resized_crop_box(image.shape[-2], image.shape[-1], generator)
+        crop = resize_batch_item(image[:, i : i + h, j : j + w], size, mode)
+        if bool(torch.rand(1, generator=generator) < 0.5):
+            crop = crop.flip(-1)
+        out.append(crop)
+    return torch.stack(out)
+
+
+def centre_batch(images: Sequence[torch.Tensor], size: int, mode: str = "bicubic") -> torch.Tensor:
+    """No augmentation: centre-crop each uint8 image to a square of ``size`` as a float batch."""
+    return torch.stack([TF.center_crop(image, size).float().div(255) for image in images])
+
+
+class FastTrainLoader:
+    """Few-shot training batches from uint8 tensors kept on the training device.
+
+    Behaves like Dassl's train loader (random order, ``drop_last`` when there are at least
+    ``batch_size`` images) and yields ``{"img": float [B, 3, s, s], "label": [B]}``.
+    """
+
+    def __init__(
+        self,
+        images: list[torch.Tensor],
+        labels: Sequence[int],
+        batch_size: int,
+        size: int,
+        seed: int,
+        augment: bool = True,
+        interpolation: str = "bicubic",
+    ) -> None:
+        self.images = images
+        self.labels = torch.as_tensor(list(labels), dtype=torch.long)
+        self.batch_size, self.size, self.seed = batch_size, size, seed
+        self.augment, self.mode = augment, interpolation
+        self.drop_last = len(images) >= batch_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return len(self.images) // self.batch_size
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        generator = epoch_generator(self.seed, self.epoch)
+        order = torch.randperm(len(self.images), generator=generator)
+        for index in range(len(self)):
+            chosen = order[index * self.batch_size : (index + 1) * self.batch_size].tolist()
+            batch = [self.images[k] for k in chosen]
+            if self.augment:
+                img = augment_batch(batch, self.size, generator, self.mode)
+            else:
+                img = centre_batch(batch, self.size, self.mode)
+            yield {"img": img, "label": self.labels[chosen].to(img.device)}
+
+
+@dataclass
+class ImageArray:
+    """An on-disk uint8 array [N, 3, s, s] of eval images, with the key it was built for."""
+
+    path: str
+    key: dict
+
+    @property
+    def meta_path(self) -> str:
+        return self.path + ".json"
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_key(paths: Sequence[str], labels: Sequence[int], size: int, interpolation: str, split_file: str) -> dict:
+    """What an eval cache depends on: the images in order, their size and resampling, the split file."""
+    listing = hashlib.blake2b("\n".join(f"{p}\t{y}" for p, y in zip(paths, labels, strict=True)).encode())
+    split_digest = _file_digest(split_file) if os.path.isfile(split_file) else ""
+    return {
+        "format": CACHE_FORMAT,
+        "count": len(paths),
+        "size": size,
+        "interpolation": interpolation,
+        "images": listing.hexdigest()[:32],
+        "split_file": split_digest,
+    }
+
+
+def open_image_array(
+    cache_dir: str,
+    name: str,
+    paths: Sequence[str],
+    labels: Sequence[int],
+    size: int,
+    interpolation: str,
+    split_file: str,
+    workers: int = 4,
+) -> np.ndarray:
+    """The memory-mapped eval array of ``paths``: reused when its key and checksum match, else (re)built."""
+    key = cache_key(paths, labels, size, interpolation, split_file)
+    array = ImageArray(os.path.join(cache_dir, f"{name}-{size}-{interpolation}-{key['images'][:10]}.npy"), key)
+    if os.path.isfile(array.path) and os.path.isfile(array.meta_path):
+        with open(array.meta_path) as file:
+            meta = json.load(file)
+        if meta.get("key") == key:
+            if meta.get("checksum") == _file_digest(array.path):
+                return np.load(array.path, mmap_mode="r")
+            print(f"Warning: image cache {array.path} is corrupted (checksum mismatch); rebuilding it")
+        else:
+            print(f"Image cache {array.path} is out of date (split or images changed); rebuilding it")
+    return _build_image_array(array, paths, size, interpolation, workers)
+
+
+def _build_image_array(
+    array: ImageArray, paths: Sequence[str], size: int, interpolation: str, workers: int
+) -> np.ndarray:
+    os.makedirs(os.path.dirname(array.path), exist_ok=True)
+    temporary = array.path + ".partial.npy"
+    data = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(len(paths), 3, size, size))
+    chunk = 256
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, tqdm(
+        total=len(paths), desc=f"Caching {os.path.basename(array.path)}", unit="img"
+    ) as progress:
+        for start in range(0, len(paths), chunk):
+            part = paths[start : start + chunk]
+            decoded = list(pool.map(lambda p: decode_eval_image(p, size, interpolation).numpy(), part))
+            data[start : start + len(part)] = np.stack(decoded)
+            progress.update(len(part))
+    data.flush()
+    del data
+    os.replace(temporary, array.path)
+    with open(array.meta_path + ".tmp", "w") as file:
+        json.dump({"key": array.key, "checksum": _file_digest(array.path)}, file)
+    os.replace(array.meta_path + ".tmp", array.meta_path)
+    return np.load(array.path, mmap_mode="r")
+
+
+class FastEvalLoader:
+    """Batches of uint8 images streamed from an array (memory-mapped or in memory), in order.
+
+    Yields ``{"img": uint8 [B, 3, s, s], "label": [B]}``; only one batch is in memory at a time.
+    """
+
+    def __init__(self, images: np.ndarray | torch.Tensor, labels: Sequence[int], batch_size: int, pin: bool):
+        self.images, self.batch_size, self.pin = images, batch_size, pin
+        self.labels = torch.as_tensor(list(labels), dtype=torch.long)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        for start in range(0, len(self.labels), self.batch_size):
+            stop = start + self.batch_size
+            block = self.images[start:stop]
+            img = torch.from_numpy(np.array(block)) if isinstance(block, np.ndarray) else block
+            if self.pin:
+                img = img.pin_memory()
+            yield {"img": img, "label": self.labels[start:stop]}
+
+
+def pil_transforms(size: int, train: bool, augment: bool = True, interpolation: str = "bicubic"):
+    """The reference pipeline's torchvision transforms (the ``FAST_DATA False`` path).
+
+    Train: resize the shorter side, random-resized-crop, horizontal flip; test: resize, centre crop.
+    """
+    from torchvision import transforms as T
+
+    mode = interpolation_mode(interpolation)
+    steps = [T.Resize(size, interpolation=mode)]
+    if train and augment:
+        steps += [T.RandomResizedCrop(size, interpolation=mode), T.RandomHorizontalFlip()]
+    else:
+        steps += [T.CenterCrop(size)]
+    return T.Compose([*steps, T.ToTensor()])

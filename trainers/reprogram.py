@@ -1,0 +1,124 @@
+"""Input-space visual prompts: the padding frame (AR, AttrVR, BioMedVR) and the VP border."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def frame_padding(image_size: int, inner_size: int) -> tuple[int, int]:
+    """Left/top and right/bottom widths of the frame that centres an inner image."""
+    if not 0 < inner_size < image_size:
+        raise ValueError(
+            f"TRAINER.BIOMEDVR.INPUT_SIZE must be between 1 and {image_size - 1} (the backbone's "
+            f"image size is {image_size}), got {inner_size}"
+        )
+    extra = image_size - inner_size
+    return (extra + 1) // 2, extra // 2
+
+
+def frame_mask(image_size: int, inner_size: int) -> torch.Tensor:
+    """M in Eq. 3: 1 on the frame around a centred inner image, 0 inside; shape [1, S, S]."""
+    before, _ = frame_padding(image_size, inner_size)
+    mask = torch.ones(1, image_size, image_size)
+    mask[:, before : before + inner_size, before : before + inner_size] = 0
+    return mask
+
+
+def border_mask(image_size: int, width: int) -> torch.Tensor:
+    """1 on a border of ``width`` pixels around the image, 0 inside; shape [1, S, S]."""
+    mask = torch.ones(1, image_size, image_size)
+    mask[:, width : image_size - width, width : image_size - width] = 0
+    return mask
+
+
+class Normalize(nn.Module):
+    """The backbone's mean/std normalization, as a module with non-persistent buffers."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class PaddingPrompt(nn.Module):
+    """Eq. 3 and 8: x_e = normalize(pad(x) + sigmoid(delta_e) * M), one delta per expert.
+
+    Input: images [B, 3, s, s] in [0, 1]. Output: [E, B, 3, S, S], one view per expert.
+    """
+
+    def __init__(
+        self,
+        num_experts: int,
+        image_size: int,
+        inner_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+    ) -> None:
+        super().__init__()
+        self.image_size, self.inner_size = image_size, inner_size
+        self.padding = frame_padding(image_size, inner_size)
+        self.delta = nn.Parameter(torch.zeros(num_experts, 3, image_size, image_size))
+        self.register_buffer("mask", frame_mask(image_size, inner_size), persistent=False)
+        self.normalize = Normalize(mean, std)
+
+    @property
+    def num_experts(self) -> int:
+        return self.delta.shape[0]
+
+    def pad(self, images: torch.Tensor) -> torch.Tensor:
+        """Centre the images on a zero canvas of the backbone's size."""
+        if images.shape[-1] != self.inner_size or images.shape[-2] != self.inner_size:
+            raise ValueError(
+                f"expected images of {self.inner_size}x{self.inner_size} "
+                f"(TRAINER.BIOMEDVR.INPUT_SIZE), got {tuple(images.shape[-2:])}"
+            )
+        before, after = self.padding
+        return nn.functional.pad(images, (before, after, before, after), value=0.0)
+
+    def patterns(self) -> torch.Tensor:
+        """sigmoid(delta) * M for every expert: [E, 3, S, S], before normalization."""
+        return torch.sigmoid(self.delta) * self.mask
+
+    def forward(self, images: torch.Tensor, num_experts: int | None = None) -> torch.Tensor:
+        experts = self.num_experts if num_experts is None else num_experts
+        canvas = self.pad(images).unsqueeze(0)
+        pattern = torch.sigmoid(self.delta[:experts]) * self.mask
+        return self.normalize(canvas + pattern.unsqueeze(1))
+
+
+class BorderPrompt(nn.Module):
+    """VP (Bahng et al. 2022): an unconstrained additive pattern on a border of the normalized image.
+
+    Input: images [B, 3, S, S] in [0, 1]. Output: [1, B, 3, S, S].
+    """
+
+    def __init__(self, image_size: int, width: int, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.image_size = image_size
+        self.delta = nn.Parameter(torch.zeros(1, 3, image_size, image_size))
+        self.register_buffer("mask", border_mask(image_size, width), persistent=False)
+        self.normalize = Normalize(mean, std)
+
+    num_experts = 1
+
+    def forward(self, images: torch.Tensor, num_experts: int | None = None) -> torch.Tensor:
+        return (self.normalize(images) + self.delta * self.mask).unsqueeze(0)
+
+
+class NoPrompt(nn.Module):
+    """Zero-shot: the normalized image alone, as a single view [1, B, 3, S, S]."""
+
+    num_experts = 1
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.normalize = Normalize(mean, std)
+
+    def forward(self, images: torch.Tensor, num_experts: int | None = None) -> torch.Tensor:
+        return self.normalize(images).unsqueeze(0)
