@@ -1,0 +1,327 @@
+"""Locate, read and validate attribute files (`<dataset>_<kind>.json`, class name -> sentences)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+KINDS = ("des", "dist", "confuse")
+CURATED_MIN_COUNTS = {"des": 20, "dist": 20, "confuse": 10}
+MIN_CHARS = 20
+MAX_TOKENS = 77
+SETS_ROOT = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Imaging modality, class names and alternative file-name keys of one dataset."""
+
+    modality: str
+    classnames: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "btmri": DatasetInfo(
+        "brain MRI",
+        ("glioma tumor", "meningioma tumor", "pituitary tumor", "normal brain"),
+    ),
+    "busi": DatasetInfo("breast ultrasound", ("benign tumor", "malignant tumor", "normal scan")),
+    "chmnist": DatasetInfo(
+        "H&E colorectal histology",
+        (
+            "adipose tissue",
+            "complex stroma",
+            "debris",
+            "empty background",
+            "immune cells",
+            "normal mucosal glands",
+            "simple stroma",
+            "tumour epithelium",
+        ),
+    ),
+    "covid": DatasetInfo(
+        "chest X-ray",
+        ("covid lungs", "lung opacity lungs", "viral pneumonia lungs", "normal lungs"),
+        ("covid_19",),
+    ),
+    "ctkidney": DatasetInfo(
+        "kidney CT", ("cyst kidney", "kidney stone", "kidney tumor", "normal kidney")
+    ),
+    "dermamnist": DatasetInfo(
+        "dermatoscopy",
+        (
+            "actinic keratosis",
+            "basal cell carcinoma",
+            "benign keratosis",
+            "dermatofibroma",
+            "melanoma",
+            "melanocytic nevus",
+            "vascular lesion",
+        ),
+    ),
+    "kneexray": DatasetInfo(
+        "knee X-ray",
+        (
+            "healthy knee",
+            "doubtful osteoarthritis",
+            "minimal osteoarthritis",
+            "moderate osteoarthritis",
+            "severe osteoarthritis",
+        ),
+        ("knee_xray",),
+    ),
+    "kvasir": DatasetInfo(
+        "GI endoscopy",
+        (
+            "dyed lifted polyps",
+            "dyed resection margins",
+            "esophagitis",
+            "normal cecum",
+            "normal pylorus",
+            "normal z line",
+            "polyps",
+            "ulcerative colitis",
+        ),
+    ),
+    "lungcolon": DatasetInfo(
+        "lung and colon histopathology",
+        (
+            "colon adenocarcinoma",
+            "colon benign tissue",
+            "lung adenocarcinoma",
+            "lung benign tissue",
+            "lung squamous cell carcinoma",
+        ),
+        ("lung_colon",),
+    ),
+    "octmnist": DatasetInfo(
+        "retinal OCT",
+        ("choroidal neovascularization", "diabetic macular edema", "drusen", "normal OCT scan"),
+    ),
+    "retina": DatasetInfo(
+        "colour fundus photograph",
+        ("diabetic retinopathy", "glaucoma", "cataract", "normal retina"),
+    ),
+}
+
+
+class AttributeSetError(ValueError):
+    """An attribute set, file or its content cannot be used."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One defect found in an attribute file; `issue` is a short machine-readable category."""
+
+    dataset: str
+    kind: str
+    classname: str | None
+    file: Path
+    message: str
+    issue: str = "other"
+
+    def __str__(self) -> str:
+        where = f" class {self.classname!r}:" if self.classname is not None else ""
+        return f"{self.file} [{self.dataset}/{self.kind}]{where} {self.message}"
+
+
+def normalize_key(name: str) -> str:
+    """Lower-case `name`, treat `_` as a space and collapse whitespace."""
+    return " ".join(name.replace("_", " ").split()).lower()
+
+
+def dataset_key(dataset: str) -> str:
+    """Canonical key of a config name or alias ("COVID_19" -> "covid"); unknown names pass."""
+    key = dataset.strip().lower()
+    for name, info in DATASETS.items():
+        if key in info.aliases:
+            return name
+    return key
+
+
+def available_sets() -> list[str]:
+    """Names of the attribute sets shipped under the package folder."""
+    return sorted(
+        p.name for p in SETS_ROOT.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
+    )
+
+
+def set_path(set_name_or_path: str) -> Path:
+    """Folder of a set, existing or not.
+
+    A plain name (no slash, not starting with "." or "~") is a folder under `attributes/`;
+    anything else is a path.
+    """
+    if not set_name_or_path.strip():
+        raise AttributeSetError("empty attribute set name; give a set name or a folder path")
+    if any(c in set_name_or_path for c in "/\\") or set_name_or_path.startswith((".", "~")):
+        return Path(set_name_or_path).expanduser()
+    return SETS_ROOT / set_name_or_path
+
+
+def resolve_set_dir(set_name_or_path: str) -> Path:
+    """Existing folder of a set given by name (under `attributes/`) or by path."""
+    folder = set_path(set_name_or_path)
+    if folder.is_dir():
+        return folder
+    raise AttributeSetError(
+        f"attribute set {set_name_or_path!r} not found (looked for folder {folder}); "
+        f"available sets: {', '.join(available_sets()) or 'none'}; "
+        "or give the path of a folder holding <dataset>_<kind>.json files"
+    )
+
+
+def candidate_files(set_dir: Path, dataset: str, kind: str) -> list[Path]:
+    """Paths that may hold the `kind` attributes of `dataset`, preferred name first."""
+    if kind not in KINDS:
+        raise AttributeSetError(f"unknown attribute kind {kind!r}; expected one of {KINDS}")
+    key = dataset_key(dataset)
+    info = DATASETS.get(key)
+    names = (key, *info.aliases) if info else (key,)
+    return [set_dir / f"{name}_{kind}.json" for name in names]
+
+
+def attribute_file(set_dir: Path, dataset: str, kind: str) -> Path:
+    """The existing attribute file of `dataset` and `kind` in `set_dir` (aliases accepted)."""
+    candidates = candidate_files(set_dir, dataset, kind)
+    for path in candidates:
+        if path.is_file():
+            return path
+    tried = ", ".join(str(p) for p in candidates)
+    raise AttributeSetError(
+        f"no {kind!r} attribute file for dataset {dataset!r}; tried: {tried}. "
+        f"Create {candidates[0].name} (JSON object: class name -> list of sentences), e.g. with "
+        f"`python -m attributes.generate --dataset {dataset_key(dataset)} --kind {kind} "
+        f"--set {set_dir}`, or choose another set with TRAINER.BIOMEDVR.ATTRIBUTE_SET"
+    )
+
+
+def read_attribute_file(path: Path) -> dict[str, list[str]]:
+    """Parse an attribute file, checking it is a JSON object of string lists."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise AttributeSetError(f"cannot read attribute file {path}: {err}") from err
+    except json.JSONDecodeError as err:
+        raise AttributeSetError(f"invalid JSON in attribute file {path}: {err}") from err
+    if not isinstance(data, dict):
+        raise AttributeSetError(
+            f"attribute file {path} must hold a JSON object (class name -> list of sentences), "
+            f"found {type(data).__name__}"
+        )
+    for key, value in data.items():
+        if not isinstance(value, list):
+            raise AttributeSetError(
+                f"attribute file {path}: value of {key!r} must be a list of sentences, "
+                f"found {type(value).__name__}"
+            )
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise AttributeSetError(
+                    f"attribute file {path}: item {i} of {key!r} must be a string, "
+                    f"found {type(item).__name__}"
+                )
+    return data
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    from open_clip.tokenizer import SimpleTokenizer
+
+    return SimpleTokenizer()
+
+
+def token_length(sentence: str) -> int:
+    """Number of CLIP tokens of `sentence`, start and end tokens included."""
+    return len(_tokenizer().encode(sentence)) + 2
+
+
+def sentence_issue(sentence: str) -> str | None:
+    """Why `sentence` is unusable as a CLIP prompt ("too short"/"too long"), or None."""
+    text = sentence.strip()
+    if len(text) < MIN_CHARS:
+        return "too short"
+    if token_length(text) > MAX_TOKENS:
+        return "too long"
+    return None
+
+
+def match_keys(keys: Iterable[str], classnames: Sequence[str]) -> dict[str, list[str]]:
+    """Map each class name to the file keys that normalize to it (usually one or none)."""
+    by_norm: dict[str, list[str]] = {}
+    for key in keys:
+        by_norm.setdefault(normalize_key(key), []).append(key)
+    return {name: by_norm.get(normalize_key(name), []) for name in classnames}
+
+
+def check_attributes(
+    data: Mapping[str, Sequence[str]],
+    classnames: Sequence[str],
+    *,
+    dataset: str,
+    kind: str,
+    file: Path,
+    min_count: int = 1,
+) -> list[Problem]:
+    """All problems of one attribute file's content against the expected class names."""
+    problems: list[Problem] = []
+
+    def add(classname: str | None, issue: str, message: str) -> None:
+        problems.append(Problem(dataset, kind, classname, Path(file), message, issue))
+
+    for classname, keys in match_keys(data, classnames).items():
+        if not keys:
+            add(
+                classname,
+                "missing",
+                f"class {classname!r} missing from {Path(file).name}; keys in file: {list(data)}",
+            )
+            continue
+        if len(keys) > 1:
+            add(classname, "ambiguous", f"several keys match this class: {keys}")
+        sentences = data[keys[0]]
+        if not sentences:
+            add(classname, "empty", f"key {keys[0]!r} has an empty list")
+            continue
+        if len(sentences) < min_count:
+            add(classname, "few", f"{len(sentences)} sentences, at least {min_count} required")
+        seen: set[str] = set()
+        for sentence in sentences:
+            text = sentence.strip()
+            issue = sentence_issue(text)
+            if issue == "too short":
+                add(classname, "short", f"sentence under {MIN_CHARS} characters: {text!r}")
+            elif issue == "too long":
+                add(
+                    classname,
+                    "long",
+                    f"sentence of {token_length(text)} CLIP tokens (max {MAX_TOKENS}): {text!r}",
+                )
+            if text in seen:
+                add(classname, "duplicate", f"duplicate sentence: {text!r}")
+            seen.add(text)
+    known = {normalize_key(name) for name in classnames}
+    for key in data:
+        if normalize_key(key) not in known:
+            add(None, "unknown_key", f"unknown key {key!r} matches no class of {list(classnames)}")
+    return problems
+
+
+def load_attributes(
+    set_name_or_path: str, dataset: str, kind: str, classnames: Sequence[str]
+) -> dict[str, list[str]]:
+    """Checked sentences per class name (as given) for one dataset and kind of a set."""
+    path = attribute_file(resolve_set_dir(set_name_or_path), dataset, kind)
+    data = read_attribute_file(path)
+    problems = check_attributes(
+        data, classnames, dataset=dataset_key(dataset), kind=kind, file=path
+    )
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise AttributeSetError(f"{len(problems)} problem(s) in {path}:\n{lines}")
+    keys = match_keys(data, classnames)
+    return {name: [s.strip() for s in data[keys[name][0]]] for name in classnames}
