@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Shared logic of the method scripts (scripts/<method>/*.sh), which set METHOD and call one function.
+# Environment: DATA (dataset root, default data), OUTPUT (default output), SEEDS (default "1 2 3"),
+# PYTHON (default python3). Arguments after the backbone are passed to train.py as KEY VALUE overrides.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+PY=${PYTHON:-python3}
+DATA=${DATA:-data}
+OUTPUT=${OUTPUT:-output}
+SEEDS=${SEEDS:-"1 2 3"}
+
+# The folder name of a backbone, as trainers/backbones.py:backbone_tag computes it.
+backbone_tag() {
+  case "$1" in
+    ViT-B/16) echo vit_b16 ;;
+    ViT-B/32) echo vit_b32 ;;
+    RN50) echo rn50 ;;
+    BiomedCLIP) echo biomedclip ;;
+    *) basename "$1" | sed -e 's/\.[^.]*$//' -e 's#[/:]#_#g' | tr '[:upper:]' '[:lower:]' ;;
+  esac
+}
+
+# Set-up on a fresh machine: install what is missing, and stop if Dassl cannot be had.
+ensure_environment() {
+  if ! "$PY" scripts/check_env.py --quiet all; then
+    echo "[$METHOD] some dependencies are missing: running scripts/setup.sh"
+    bash scripts/setup.sh
+  fi
+  if ! "$PY" scripts/check_env.py --quiet dassl; then
+    echo "[$METHOD] Dassl is not installed and could not be installed: see scripts/setup.sh" >&2
+    exit 1
+  fi
+}
+
+# The dataset's registry name (folder) from its config file; download it when it is not there.
+ensure_dataset() {
+  local config="configs/datasets/$1.yaml"
+  [ -f "$config" ] || { echo "unknown dataset '$1': no $config" >&2; exit 1; }
+  FOLDER=$(sed -n 's/^ *NAME: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' "$config" | head -n 1)
+  if [ ! -f "$DATA/$FOLDER/split_$FOLDER.json" ]; then
+    echo "[$METHOD] $DATA/$FOLDER is missing: downloading $FOLDER into $DATA"
+    "$PY" -m datasets.download "$FOLDER" --root "$DATA"
+  fi
+}
+
+# train.py for one seed unless its results exist (metrics.json); an interrupted run resumes.
+run_seed() {
+  local dir=$1; shift
+  if [ -f "$dir/metrics.json" ]; then
+    echo "[$METHOD] results exist at $dir (skipping this seed)"
+    return
+  fi
+  "$PY" train.py --root "$DATA" --output-dir "$dir" "$@"
+}
+
+# few_shot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]
+few_shot() {
+  local dataset=${1:?usage: few_shot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]} shots=${2:?SHOTS missing}
+  local backbone=${3:-ViT-B/16}
+  shift $(($# < 3 ? $# : 3))
+  ensure_environment
+  ensure_dataset "$dataset"
+  local tag batch=()
+  tag=$(backbone_tag "$backbone")
+  [ "$shots" = 1 ] && batch=(DATALOADER.TRAIN_X.BATCH_SIZE 16)
+  local experiment="$OUTPUT/$dataset/shots_$shots/$METHOD/$tag"
+  for seed in $SEEDS; do
+    run_seed "$experiment/seed$seed" --seed "$seed" --trainer "$METHOD" \
+      --dataset-config-file "configs/datasets/$dataset.yaml" \
+      --config-file "configs/trainers/$METHOD/few_shot.yaml" \
+      MODEL.BACKBONE.NAME "$backbone" DATASET.NUM_SHOTS "$shots" "${batch[@]}" "$@"
+  done
+  "$PY" -m tools.parse_test_res "$experiment"
+}
+
+# zero_shot.sh DATASET [BACKBONE] [KEY VALUE ...]: evaluation only, written under shots_0.
+zero_shot() {
+  local dataset=${1:?usage: zero_shot.sh DATASET [BACKBONE] [KEY VALUE ...]} backbone=${2:-ViT-B/16}
+  shift $(($# < 2 ? $# : 2))
+  ensure_environment
+  ensure_dataset "$dataset"
+  local tag experiment
+  tag=$(backbone_tag "$backbone")
+  experiment="$OUTPUT/$dataset/shots_0/$METHOD/$tag"
+  for seed in $SEEDS; do
+    run_seed "$experiment/seed$seed" --seed "$seed" --trainer "$METHOD" --eval-only \
+      --dataset-config-file "configs/datasets/$dataset.yaml" \
+      --config-file "configs/trainers/$METHOD/zero_shot.yaml" \
+      MODEL.BACKBONE.NAME "$backbone" "$@"
+  done
+  "$PY" -m tools.parse_test_res "$experiment"
+}
+
+# base2new.sh DATASET [BACKBONE] [KEY VALUE ...]: train on base classes, evaluate on new classes.
+base2new() {
+  local dataset=${1:?usage: base2new.sh DATASET [BACKBONE] [KEY VALUE ...]} backbone=${2:-ViT-B/16}
+  shift $(($# < 2 ? $# : 2))
+  ensure_environment
+  ensure_dataset "$dataset"
+  local tag shots=${SHOTS:-16}
+  tag=$(backbone_tag "$backbone")
+  local common="$dataset/shots_$shots/$METHOD/$tag"
+  local args=(--trainer "$METHOD" --dataset-config-file "configs/datasets/$dataset.yaml"
+    --config-file "configs/trainers/$METHOD/base_to_novel.yaml"
+    MODEL.BACKBONE.NAME "$backbone" DATASET.NUM_SHOTS "$shots")
+  for seed in $SEEDS; do
+    local train_dir="$OUTPUT/base2new/train_base/$common/seed$seed"
+    run_seed "$train_dir" --seed "$seed" "${args[@]}" DATASET.SUBSAMPLE_CLASSES base "$@"
+    run_seed "$OUTPUT/base2new/test_new/$common/seed$seed" --seed "$seed" --eval-only \
+      --model-dir "$train_dir" "${args[@]}" DATASET.SUBSAMPLE_CLASSES new "$@"
+  done
+  "$PY" -m tools.parse_test_res "$OUTPUT/base2new/train_base/$common" --harmonic-with \
+    "$OUTPUT/base2new/test_new/$common"
+}
+
+# eval_fewshot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]: re-evaluate saved parameters.
+# MODEL_ROOT (default $OUTPUT) holds the trained runs; results go to output_eval/.
+eval_fewshot() {
+  local dataset=${1:?usage: eval_fewshot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]} shots=${2:?SHOTS missing}
+  local backbone=${3:-ViT-B/16}
+  shift $(($# < 3 ? $# : 3))
+  ensure_environment
+  ensure_dataset "$dataset"
+  local tag
+  tag=$(backbone_tag "$backbone")
+  local common="$dataset/shots_$shots/$METHOD/$tag"
+  for seed in $SEEDS; do
+    local model_dir="${MODEL_ROOT:-$OUTPUT}/$common/seed$seed"
+    [ -d "$model_dir" ] || { echo "[$METHOD] no trained run at $model_dir" >&2; exit 1; }
+    run_seed "${EVAL_OUTPUT:-output_eval}/$common/seed$seed" --seed "$seed" --trainer "$METHOD" --eval-only \
+      --model-dir "$model_dir" --dataset-config-file "configs/datasets/$dataset.yaml" \
+      --config-file "configs/trainers/$METHOD/few_shot.yaml" \
+      MODEL.BACKBONE.NAME "$backbone" DATASET.NUM_SHOTS "$shots" "$@"
+  done
+  "$PY" -m tools.parse_test_res "${EVAL_OUTPUT:-output_eval}/$common"
+}

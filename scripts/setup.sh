@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up: torch, the requirements, Dassl, and this project in editable mode.
+# Each step says what it does; a step whose result is already there is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+DASSL_GIT=${DASSL_GIT:-git+https://github.com/KaiyangZhou/Dassl.pytorch}
+
+step() { printf '\n[setup] %s\n' "$*"; }
+have() { "$PY" -c "import $1" >/dev/null 2>&1; }
+pip_install() { "$PY" -m pip install --disable-pip-version-check "$@"; }
+
+step "1/5 Python: $("$PY" --version 2>&1)"
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "[setup] Python 3.10 or newer is needed"; exit 1; }
+
+if have torch && have torchvision; then
+  step "2/5 torch $("$PY" -c 'import torch; print(torch.__version__)') already installed"
+else
+  step "2/5 installing torch and torchvision"
+  pip_install "torch>=2.1" "torchvision>=0.16"
+fi
+
+if "$PY" scripts/check_env.py --quiet requirements; then
+  step "3/5 requirements already satisfied"
+else
+  step "3/5 installing requirements.txt and the test tools"
+  pip_install -r requirements.txt "pytest>=7" "ruff>=0.5"
+fi
+
+if have dassl.engine; then
+  step "4/5 Dassl already installed"
+else
+  step "4/5 installing Dassl's run-time needs and Dassl from $DASSL_GIT"
+  pip_install numpy tensorboard "wilds>=1.2" tabulate scipy ftfy regex future
+  if ! pip_install --no-deps --no-build-isolation "$DASSL_GIT" >/tmp/biomedvr-dassl-install.log 2>&1; then
+    echo "[setup] could not install Dassl from $DASSL_GIT (no access to GitHub?); carrying on without it:" \
+      "training needs it, the tests that need it will skip. Details: /tmp/biomedvr-dassl-install.log"
+  fi
+fi
+
+if "$PY" -c 'import importlib.metadata as m; m.version("biomedvr-dassl")' >/dev/null 2>&1; then
+  step "5/5 this project is already installed (editable)"
+else
+  step "5/5 installing this project in editable mode"
+  pip_install --no-deps --no-build-isolation -e . >/dev/null
+fi
+step "done"

@@ -1,0 +1,42 @@
+"""Shared fixtures: the tiny test backbone, synthetic datasets, the real split files, Dassl detection."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_BACKBONE = str(REPO / "tests" / "fixtures" / "biomedvr-test-tiny.json")
+SHARED_SPLITS = REPO.parent / "shared" / "splits"
+HAS_DASSL = importlib.util.find_spec("dassl") is not None
+
+requires_dassl = pytest.mark.skipif(not HAS_DASSL, reason="Dassl not installed")
+requires_shared_splits = pytest.mark.skipif(
+    not SHARED_SPLITS.is_dir(),
+    reason=f"BiomedCoOp's split files are not at {SHARED_SPLITS} (only the project's shared/ folder has them)",
+)
+
+
+def seed_everything(seed: int) -> None:
+    """What Dassl's set_random_seed does."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone():
+    from trainers.backbones import load_backbone
+
+    return load_backbone(TINY_BACKBONE)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))

@@ -1,0 +1,242 @@
+"""CoOp (Zhou et al., IJCV 2022) on open_clip: learned context words in front of each class name.
+
+The prompt of class c is "[SOS] v_1 ... v_M <classname>. [EOS]" in token-embedding space; only the
+context vectors v are trained, and the frozen text tower turns the prompts into class embeddings.
+Images go through the frozen image tower unchanged (normalization only). Two text towers are
+supported: open_clip's CLIP transformer (OpenAI ViT-B/16 and friends) and a HuggingFace encoder
+wrapped in ``open_clip.hf_model.HFTextEncoder`` (BiomedCLIP's PubMedBERT).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from dassl.engine import TRAINER_REGISTRY
+from dassl.optim import build_lr_scheduler, build_optimizer
+from open_clip.hf_model import HFTextEncoder
+from open_clip.transformer import text_global_pool
+from torch import nn
+from torch.nn import functional as F
+from yacs.config import CfgNode
+
+from trainers.backbones import Backbone, load_backbone
+from trainers.mope import Scores
+from trainers.reprogram import NoPrompt
+from trainers.vr import MODULE_NAME, PRECISIONS, VisualPromptTrainer
+
+CLASS_TOKEN_POSITIONS = ("end",)
+PLACEHOLDER = "X"  # stands for one context vector when the context starts random
+
+
+class ClipTextTower:
+    """open_clip's CLIP text transformer, fed with token embeddings instead of token ids.
+
+    ``encode`` repeats ``open_clip.model.CLIP.encode_text`` step by step after the embedding lookup.
+    """
+
+    pad_id = 0  # open_clip's CLIP tokenizer pads with zeros
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def token_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model.token_embedding(ids)
+
+    def encode(self, embeddings: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        cast_dtype = model.transformer.get_cast_dtype()
+        x = embeddings.to(cast_dtype) + model.positional_embedding.to(cast_dtype)
+        x = model.transformer(x, attn_mask=model.attn_mask)
+        x = model.ln_final(x)
+        x = text_global_pool(x, ids, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
+        projection = model.text_projection
+        if projection is None:
+            return x
+        return projection(x) if isinstance(projection, nn.Linear) else x @ projection
+
+
+class HFTextTower:
+    """A HuggingFace text encoder in ``HFTextEncoder`` (BiomedCLIP), fed with ``inputs_embeds``.
+
+    ``encode`` repeats ``HFTextEncoder.forward``: attention mask from the padding, transformer,
+    pooler, projection.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.text = model.text
+
+    @property
+    def pad_id(self) -> int:
+        return self.text.config.pad_token_id
+
+    def token_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.text.transformer.get_input_embeddings()(ids)
+
+    def encode(self, embeddings: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        mask = (ids != self.pad_id).long()
+        out = self.text.transformer(inputs_embeds=embeddings, attention_mask=mask)
+        return self.text.proj(self.text.pooler(out, mask))
+
+
+TextTower = ClipTextTower | HFTextTower
+
+
+def text_tower(model: nn.Module) -> TextTower:
+    """The embedding-level view of an open_clip model's text tower."""
+    if isinstance(getattr(model, "text", None), HFTextEncoder):
+        return HFTextTower(model)
+    if hasattr(model, "token_embedding"):
+        return ClipTextTower(model)
+    raise ValueError(
+        f"CoOp needs a CLIP text transformer or a HuggingFace text tower (BiomedCLIP); "
+        f"{type(model).__name__} has neither"
+    )
+
+
+class PromptContext(nn.Module):
+    """The learned context vectors, [M, width] or [C, M, width] (class-specific): all that trains."""
+
+    def __init__(self, ctx: torch.Tensor) -> None:
+        super().__init__()
+        self.ctx = nn.Parameter(ctx)
+
+
+class PromptLearner(nn.Module):
+    """CoOp prompts "[SOS] v_1 ... v_M <classname>. [EOS]" -> L2-normalized class embeddings [C, D].
+
+    With ``ctx_init`` the context starts as the token embeddings of those words (and M is their
+    token count, as in CoOp); otherwise M = ``n_ctx`` vectors are drawn from N(0, 0.02^2).
+    ``csc`` gives every class its own context (the initial one repeated per class).
+    """
+
+    def __init__(
+        self, backbone: Backbone, classnames: list[str], n_ctx: int, ctx_init: str = "", csc: bool = False
+    ) -> None:
+        super().__init__()
+        self.tower = text_tower(backbone.model)
+        tokenize, device = backbone.tokenizer, backbone.device
+        phrase = ctx_init.replace("_", " ").strip() or " ".join([PLACEHOLDER] * n_ctx)
+        phrase_ids = tokenize([phrase]).to(device)
+        length = int((phrase_ids != self.tower.pad_id).sum()) - 2  # without the start and end tokens
+        if length < 1 or (not ctx_init.strip() and length != n_ctx):
+            raise ValueError(f"the context {phrase!r} tokenizes to {length} tokens, expected {n_ctx}")
+        prompts = [f"{phrase} {name.replace('_', ' ')}." for name in classnames]
+        ids = tokenize(prompts).to(device)
+        if not torch.equal(ids[:, 1 : 1 + length], phrase_ids[:, 1 : 1 + length].expand(len(prompts), -1)):
+            raise ValueError(f"the context {phrase!r} tokenizes differently in front of a class name")
+        with torch.no_grad():
+            embeddings = self.tower.token_embeddings(ids).float()
+        if ctx_init.strip():
+            ctx = embeddings[0, 1 : 1 + length].clone()
+            ctx = ctx.expand(len(prompts), -1, -1).clone() if csc else ctx
+        else:
+            shape = (len(prompts), length, embeddings.shape[-1]) if csc else (length, embeddings.shape[-1])
+            ctx = torch.empty(shape, device=device).normal_(std=0.02)
+        print(f'Initial context: "{phrase}" ({length} tokens, {"class-specific" if csc else "shared"})')
+        if length != n_ctx:
+            print(f"Note: TRAINER.COOP.N_CTX {n_ctx} is replaced by the token count of the initial words")
+        self.context = PromptContext(ctx)
+        self.register_buffer("token_prefix", embeddings[:, :1], persistent=False)
+        self.register_buffer("token_suffix", embeddings[:, 1 + length :], persistent=False)
+        self.register_buffer("token_ids", ids, persistent=False)
+
+    @property
+    def num_classes(self) -> int:
+        return self.token_ids.shape[0]
+
+    def prompt_embeddings(self) -> torch.Tensor:
+        """[C, L, width]: start token, context, class name, full stop, end token, padding."""
+        ctx = self.context.ctx
+        if ctx.dim() == 2:
+            ctx = ctx.expand(self.num_classes, -1, -1)
+        return torch.cat([self.token_prefix, ctx, self.token_suffix], dim=1)
+
+    def forward(self) -> torch.Tensor:
+        features = self.tower.encode(self.prompt_embeddings(), self.token_ids)
+        return F.normalize(features.float(), dim=-1)
+
+
+class CoOpCLIP(nn.Module):
+    """logits = tau * normalize(image) @ normalize(text(prompts)).T with frozen encoders.
+
+    Exposes what ``VisualPromptTrainer`` reads from its experts: ``prompt`` (normalization only),
+    ``gate_logits`` (None) and ``embed``.
+    """
+
+    gate_logits = None
+
+    def __init__(
+        self, prompt_learner: PromptLearner, backbone: Backbone, autocast_dtype: torch.dtype | None = None
+    ) -> None:
+        super().__init__()
+        self.prompt = NoPrompt(backbone.mean, backbone.std)
+        self.prompt_learner = prompt_learner
+        self.backbone = backbone
+        self.tau = backbone.logit_scale
+        self.autocast_dtype = autocast_dtype
+
+    def _autocast(self, x: torch.Tensor) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None or not x.is_cuda:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=self.autocast_dtype)
+
+    def embed(self, views: torch.Tensor) -> torch.Tensor:
+        """Views [E, B, 3, S, S] through the image tower -> [E, B, D], L2-normalized."""
+        with self._autocast(views):
+            z = self.backbone.encode_image(views.flatten(0, 1))
+        return F.normalize(z.float(), dim=-1).view(*views.shape[:2], -1)
+
+    def forward(self, images: torch.Tensor) -> Scores:
+        z = self.embed(self.prompt(images))[0]
+        with self._autocast(images):
+            text = self.prompt_learner()
+        logits = self.tau * z @ text.t()
+        return Scores(positive=logits, negative=None, fused=logits, gate=None)
+
+
+def check_coop_cfg(coop: CfgNode) -> None:
+    """Reject TRAINER.COOP values this implementation does not support."""
+    if coop.CLASS_TOKEN_POSITION not in CLASS_TOKEN_POSITIONS:
+        raise ValueError(
+            f"TRAINER.COOP.CLASS_TOKEN_POSITION {coop.CLASS_TOKEN_POSITION!r} is not supported; only "
+            "'end' ('[context] <classname>.') is implemented"
+        )
+    if coop.N_CTX < 1 and not coop.CTX_INIT.strip():
+        raise ValueError(f"TRAINER.COOP.N_CTX must be at least 1 without CTX_INIT, got {coop.N_CTX}")
+
+
+@TRAINER_REGISTRY.register()
+class CoOp(VisualPromptTrainer):
+    """CoOp: learned prompt context on the frozen text tower, cross-entropy on the class logits."""
+
+    uses_frame = False
+
+    def check_cfg(self, cfg: CfgNode) -> None:
+        super().check_cfg(cfg)
+        check_coop_cfg(cfg.TRAINER.COOP)
+
+    def build_model(self) -> None:
+        cfg, coop = self.cfg, self.cfg.TRAINER.COOP
+        self.backbone = load_backbone(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED, self.device)
+        if self.data_image_size() != self.backbone.image_size:
+            raise ValueError(
+                f"INPUT.SIZE {tuple(cfg.INPUT.SIZE)} must equal the image size of {cfg.MODEL.BACKBONE.NAME} "
+                f"({self.backbone.image_size})"
+            )
+        print(f"Building CoOp on {cfg.MODEL.BACKBONE.NAME} (frozen)")
+        learner = PromptLearner(self.backbone, self.classnames, coop.N_CTX, coop.CTX_INIT, coop.CSC)
+        self.model = CoOpCLIP(learner, self.backbone, PRECISIONS[cfg.TRAINER.BIOMEDVR.PREC]).to(self.device)
+        self.experts = self.model
+        self._check_trainable()
+        trained = [name for name, p in self.model.named_parameters() if p.requires_grad]
+        if trained != ["prompt_learner.context.ctx"]:
+            raise RuntimeError(f"CoOp must train the context vectors only, not {trained}")
+        ctx = learner.context.ctx
+        print(f"CoOp trains {' x '.join(map(str, ctx.shape))} = {ctx.numel():,} context values")
+        self.optim = build_optimizer(learner.context, cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+        self.register_model(MODULE_NAME, learner.context, self.optim, self.sched)
+        use_scaler = cfg.TRAINER.BIOMEDVR.PREC == "fp16" and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        self._history: list[dict] = []
