@@ -15,7 +15,9 @@ setup(
     name="biomedvr-dassl",
     version="0.1.0",
     description=__doc__,
-    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8")
+    if (HERE / "README.md").exists()
+    else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["trainers*", "datasets*", "attributes*", "tools*"]),

@@ -43,9 +43,7 @@ def parse_min_counts(text: str) -> dict[str, int]:
 
 
 def _row(cells: Sequence[object]) -> str:
-    return " ".join(
-        str(cell).ljust(width) for cell, width in zip(cells, WIDTHS, strict=True)
-    ).rstrip()
+    return " ".join(str(cell).ljust(width) for cell, width in zip(cells, WIDTHS, strict=True)).rstrip()
 
 
 def check_file(set_dir: Path, dataset: str, kind: str, min_count: int) -> tuple[str, list[Problem]]:
@@ -59,9 +57,7 @@ def check_file(set_dir: Path, dataset: str, kind: str, min_count: int) -> tuple[
     except AttributeSetError as err:  # missing or unreadable file
         problem = Problem(dataset, kind, None, path, str(err), "unreadable")
         return _row((dataset, kind, f"0/{expected}", *"-" * 6)), [problem]
-    problems = check_attributes(
-        data, classnames, dataset=dataset, kind=kind, file=path, min_count=min_count
-    )
+    problems = check_attributes(data, classnames, dataset=dataset, kind=kind, file=path, min_count=min_count)
     counts = [len(data[keys[0]]) for keys in match_keys(data, classnames).values() if keys]
     issues = Counter(p.issue for p in problems)
     row = (
@@ -83,9 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m attributes.check", description="Validate an attribute set."
     )
-    parser.add_argument(
-        "--set", default="curated", help="set name under attributes/ or folder path"
-    )
+    parser.add_argument("--set", default="curated", help="set name under attributes/ or folder path")
     parser.add_argument(
         "--dataset",
         nargs="+",

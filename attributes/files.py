@@ -48,9 +48,7 @@ DATASETS: dict[str, DatasetInfo] = {
         ("covid lungs", "lung opacity lungs", "viral pneumonia lungs", "normal lungs"),
         ("covid_19",),
     ),
-    "ctkidney": DatasetInfo(
-        "kidney CT", ("cyst kidney", "kidney stone", "kidney tumor", "normal kidney")
-    ),
+    "ctkidney": DatasetInfo("kidney CT", ("cyst kidney", "kidney stone", "kidney tumor", "normal kidney")),
     "dermamnist": DatasetInfo(
         "dermatoscopy",
         (
@@ -145,9 +143,7 @@ def dataset_key(dataset: str) -> str:
 
 def available_sets() -> list[str]:
     """Names of the attribute sets shipped under the package folder."""
-    return sorted(
-        p.name for p in SETS_ROOT.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
-    )
+    return sorted(p.name for p in SETS_ROOT.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
 
 
 def set_path(set_name_or_path: str) -> Path:
@@ -266,8 +262,12 @@ def check_attributes(
     kind: str,
     file: Path,
     min_count: int = 1,
+    also_known: Sequence[str] = (),
 ) -> list[Problem]:
-    """All problems of one attribute file's content against the expected class names."""
+    """All problems of one attribute file's content against the expected class names.
+
+    Keys matching ``also_known`` (the dataset's other classes, in a base or new subset) are not unknown.
+    """
     problems: list[Problem] = []
 
     def add(classname: str | None, issue: str, message: str) -> None:
@@ -304,7 +304,7 @@ def check_attributes(
             if text in seen:
                 add(classname, "duplicate", f"duplicate sentence: {text!r}")
             seen.add(text)
-    known = {normalize_key(name) for name in classnames}
+    known = {normalize_key(name) for name in (*classnames, *also_known)}
     for key in data:
         if normalize_key(key) not in known:
             add(None, "unknown_key", f"unknown key {key!r} matches no class of {list(classnames)}")
@@ -317,8 +317,10 @@ def load_attributes(
     """Checked sentences per class name (as given) for one dataset and kind of a set."""
     path = attribute_file(resolve_set_dir(set_name_or_path), dataset, kind)
     data = read_attribute_file(path)
+    key = dataset_key(dataset)
+    dataset_classes = DATASETS[key].classnames if key in DATASETS else ()
     problems = check_attributes(
-        data, classnames, dataset=dataset_key(dataset), kind=kind, file=path
+        data, classnames, dataset=key, kind=kind, file=path, also_known=dataset_classes
     )
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)

@@ -167,9 +167,7 @@ def _reply_text(completion: object) -> str:
     return content
 
 
-def request_completion(
-    client: openai.OpenAI, config: RequestConfig, messages: list[dict[str, str]]
-) -> str:
+def request_completion(client: openai.OpenAI, config: RequestConfig, messages: list[dict[str, str]]) -> str:
     """Reply text of one chat completion, retrying transient failures with backoff."""
     last_error: Exception | None = None
     for attempt in range(config.max_attempts):
@@ -183,9 +181,7 @@ def request_completion(
         except (*RETRYABLE, MalformedReply) as err:
             last_error = err
         except openai.APIStatusError as err:
-            raise GenerationError(
-                f"request rejected with HTTP {err.status_code}: {err.message}"
-            ) from err
+            raise GenerationError(f"request rejected with HTTP {err.status_code}: {err.message}") from err
     raise GenerationError(
         f"no usable reply after {config.max_attempts} attempt(s); "
         f"last error: {type(last_error).__name__}: {last_error}"

@@ -13,7 +13,7 @@ def _to_datum(items: list[Item]) -> list[Datum]:
 
 
 class BiomedDataset(DatasetBase):
-    """A BiomedCoOp dataset: ``<root>/<folder>/split_<folder>.json`` and images under ``<folder>/<folder>``."""
+    """A BiomedCoOp dataset: ``<root>/<folder>/split_<folder>.json``, images in ``<folder>/<folder>``."""
 
     folder = ""
 

@@ -118,9 +118,7 @@ def is_complete(root: str | os.PathLike[str], name: str) -> bool:
     archive = find_archive(name)
     dataset_dir = Path(root) / archive.name
     images = dataset_dir / archive.name
-    return (
-        (dataset_dir / archive.split_file).is_file() and images.is_dir() and any(images.iterdir())
-    )
+    return (dataset_dir / archive.split_file).is_file() and images.is_dir() and any(images.iterdir())
 
 
 def safe_extract(zip_path: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
@@ -326,18 +324,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m datasets.download",
         description="Download and unpack BiomedCoOp dataset archives.",
     )
-    parser.add_argument(
-        "names", nargs="+", metavar="NAME", help="dataset name (e.g. BTMRI or btmri), or all"
-    )
+    parser.add_argument("names", nargs="+", metavar="NAME", help="dataset name (e.g. BTMRI or btmri), or all")
     parser.add_argument("--root", type=Path, default=Path("data"), help="data root (default: data)")
     parser.add_argument(
         "--base-url",
         help=f"mirror base URL (default: ${MIRROR_ENV}, else {MIRROR_URL})",
     )
     parser.add_argument("--no-drive", action="store_true", help="skip Google Drive")
-    parser.add_argument(
-        "--keep-archive", action="store_true", help="keep the zip in <root>/.downloads"
-    )
+    parser.add_argument("--keep-archive", action="store_true", help="keep the zip in <root>/.downloads")
     args = parser.parse_args(argv)
     try:
         archives = expand_names(args.names)

@@ -69,7 +69,10 @@ def _fewshot(
         print(f"Loading preprocessed few-shot data from {path}")
         cached = fewshot_cache.read_cache(path)
         rebased = {
-            key: [item._replace(impath=rebase_path(item.impath, layout.name, layout.image_dir)) for item in items]
+            key: [
+                item._replace(impath=rebase_path(item.impath, layout.name, layout.image_dir))
+                for item in items
+            ]
             for key, items in cached.items()
         }
         return rebased["train"], rebased["val"]

@@ -68,9 +68,7 @@ def create_split(
         "published on BiomedCoOp's splits",
         stacklevel=2,
     )
-    folders = sorted(
-        name for name in os.listdir(image_dir) if os.path.isdir(os.path.join(image_dir, name))
-    )
+    folders = sorted(name for name in os.listdir(image_dir) if os.path.isdir(os.path.join(image_dir, name)))
     if not folders:
         raise DatasetError(f"no class folders in {image_dir}: cannot create a split")
     split: dict[str, list[Item]] = {key: [] for key in SPLIT_KEYS}

@@ -1,4 +1,4 @@
-"""Say which of this project's Python dependencies are missing: ``python scripts/check_env.py [requirements|dassl|all]``."""
+"""Say which Python dependencies are missing: ``python scripts/check_env.py [requirements|dassl|all]``."""
 
 from __future__ import annotations
 

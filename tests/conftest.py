@@ -19,7 +19,7 @@ HAS_DASSL = importlib.util.find_spec("dassl") is not None
 requires_dassl = pytest.mark.skipif(not HAS_DASSL, reason="Dassl not installed")
 requires_shared_splits = pytest.mark.skipif(
     not SHARED_SPLITS.is_dir(),
-    reason=f"BiomedCoOp's split files are not at {SHARED_SPLITS} (only the project's shared/ folder has them)",
+    reason=f"BiomedCoOp's split files are not at {SHARED_SPLITS} (the project's shared/ folder)",
 )
 
 

@@ -128,9 +128,7 @@ def test_normal_run_writes_all_kinds(server: FakeOpenAI, tmp_path: Path) -> None
         data = json.loads(path.read_text(encoding="utf-8"))
         assert list(data) == list(BTMRI)
         assert all(len(v) == 3 for v in data.values())
-        assert (
-            check_attributes(data, BTMRI, dataset="btmri", kind=kind, file=path, min_count=3) == []
-        )
+        assert check_attributes(data, BTMRI, dataset="btmri", kind=kind, file=path, min_count=3) == []
     assert data["glioma tumor"][0] == "A brain MRI of glioma tumor with visual cue 0 (call 8)."
     argv = ["--set", str(tmp_path / "gen"), "--dataset", "btmri", "--min-count", "confuse=3"]
     assert check.main(argv) == 0
@@ -285,9 +283,7 @@ def test_build_messages() -> None:
     assert "visual appearance of a brain MRI image of normal brain" in des
 
 
-def test_write_json_atomic_keeps_old_file_on_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_write_json_atomic_keeps_old_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "btmri_des.json"
     write_json_atomic(path, {"glioma tumor": ["kept sentence of enough length"]})
 

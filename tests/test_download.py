@@ -134,9 +134,7 @@ def leftovers(root: Path) -> list[Path]:
 
 
 @pytest.mark.parametrize("top_folder", [True, False])
-def test_download_extracts_layout_and_removes_zip(
-    server: Server, tmp_path: Path, top_folder: bool
-) -> None:
+def test_download_extracts_layout_and_removes_zip(server: Server, tmp_path: Path, top_folder: bool) -> None:
     serve(server, tmp_path, top_folder=top_folder)
     root = tmp_path / "data"
 
@@ -178,9 +176,7 @@ def test_second_call_makes_no_request(
     assert out.count("\n") == 1 and "already complete" in out
 
 
-def test_interrupted_transfer_leaves_nothing_then_retry_works(
-    server: Server, tmp_path: Path
-) -> None:
+def test_interrupted_transfer_leaves_nothing_then_retry_works(server: Server, tmp_path: Path) -> None:
     serve(server, tmp_path)
     server.truncated.add(f"{NAME}.zip")
     root = tmp_path / "data"
@@ -286,9 +282,7 @@ def test_offline_prints_one_line_and_exits_2(
     assert not (root / NAME).exists()
 
 
-def test_drive_is_tried_first(
-    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_drive_is_tried_first(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     gdown = pytest.importorskip("gdown")
     zip_bytes = make_zip(tmp_path / "src.zip").read_bytes()
     calls: list[str] = []
@@ -347,9 +341,7 @@ def test_missing_file_on_mirror_is_not_offline(
     assert "HTTP 404" in capsys.readouterr().err
 
 
-def test_env_var_sets_mirror(
-    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_env_var_sets_mirror(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     serve(server, tmp_path)
     monkeypatch.setenv(download.MIRROR_ENV, server.base_url)
     assert main([NAME, "--root", str(tmp_path / "data"), "--no-drive"]) == 0

@@ -51,7 +51,7 @@ def test_eq11_k1_is_the_best_attribute_and_k_larger_than_every_class(bank):
 
 
 def test_topk_below_one_is_an_error_naming_the_key(bank):
-    with pytest.raises(ValueError, match="TRAINER.BIOMEDVR.TOPK"):
+    with pytest.raises(ValueError, match=r"TRAINER\.BIOMEDVR\.TOPK"):
         class_scores(torch.zeros(1, 4, dtype=torch.float64), bank, 1.0, k=0)
 
 

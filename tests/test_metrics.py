@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from trainers.metrics import accuracy, classification_report, expected_calibration_error, macro_f1, reliability
+from trainers.metrics import (
+    accuracy,
+    classification_report,
+    expected_calibration_error,
+    macro_f1,
+    reliability,
+)
 
 
 def logits_for(probabilities: list[list[float]]) -> torch.Tensor:

@@ -71,7 +71,7 @@ def test_padding_is_centred_and_delta_starts_at_zero():
 
 def test_input_size_must_leave_a_frame():
     for size in (224, 300):
-        with pytest.raises(ValueError, match="TRAINER.BIOMEDVR.INPUT_SIZE"):
+        with pytest.raises(ValueError, match=r"TRAINER\.BIOMEDVR\.INPUT_SIZE"):
             PaddingPrompt(2, 224, size, MEAN, STD)
 
 
@@ -104,8 +104,13 @@ def test_forward_matches_the_equations_and_encodes_both_experts_in_one_call():
     scores = model(images)
     assert model.backbone.model.calls == [4]  # 2 experts x 2 images, one encoder call
     views = model.experts.prompt(images)
-    z = nn.functional.normalize(torch.stack([v.flatten(1) @ model.backbone.model.proj for v in views]), dim=-1)
-    s_pos = 0.5 * (class_scores(z[0], model.positive_banks[0], 10.0, 3) + class_scores(z[0], model.positive_banks[1], 10.0, 3))
+    z = nn.functional.normalize(
+        torch.stack([v.flatten(1) @ model.backbone.model.proj for v in views]), dim=-1
+    )
+    s_pos = 0.5 * (
+        class_scores(z[0], model.positive_banks[0], 10.0, 3)
+        + class_scores(z[0], model.positive_banks[1], 10.0, 3)
+    )
     s_neg = class_scores(z[1], model.negative_bank, 10.0, 3)
     torch.testing.assert_close(scores.positive, s_pos)
     torch.testing.assert_close(scores.negative, s_neg)
@@ -142,7 +147,9 @@ def test_shared_delta_scores_one_embedding_against_both_groups():
     images = torch.rand(2, 3, 4, 4)
     scores = model(images)
     assert model.backbone.model.calls == [2]
-    z = nn.functional.normalize(model.experts.prompt(images)[0].flatten(1) @ model.backbone.model.proj, dim=-1)
+    z = nn.functional.normalize(
+        model.experts.prompt(images)[0].flatten(1) @ model.backbone.model.proj, dim=-1
+    )
     torch.testing.assert_close(scores.negative, class_scores(z, model.negative_bank, 10.0, 3))
     assert model.experts.gate_logits.requires_grad
 

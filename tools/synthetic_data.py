@@ -43,9 +43,7 @@ def split_entries(
     return split
 
 
-def write_images(
-    image_dir: str, split: dict[str, list[list]], size: tuple[int, int], seed: int = 0
-) -> None:
+def write_images(image_dir: str, split: dict[str, list[list]], size: tuple[int, int], seed: int = 0) -> None:
     """Write one image per distinct split path under ``image_dir``."""
     rng = np.random.default_rng(seed)
     written: set[str] = set()
@@ -83,7 +81,9 @@ def make_dataset(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("names", nargs="+", help="dataset folder names, e.g. BTMRI")
     parser.add_argument("--root", default="data")
     parser.add_argument("--per-class", type=int, nargs=3, default=(8, 4, 6), metavar=("TRAIN", "VAL", "TEST"))

@@ -47,3 +47,13 @@ def extend_cfg(cfg: CN) -> None:
     vr.VP_BORDER = 30
     # Save L2-normalized test embeddings to embeddings.npz (for t-SNE figures).
     vr.SAVE_EMBEDDINGS = False
+
+    coop = cfg.TRAINER.COOP = CN()
+    # Number of learned context vectors (the token count of CTX_INIT when that is set).
+    coop.N_CTX = 4
+    # Words that initialize the context ("" = random normal(0, 0.02)); BiomedCoOp uses "a photo of a".
+    coop.CTX_INIT = "a photo of a"
+    # Class-specific context: one context per class instead of one shared context.
+    coop.CSC = False
+    # Where the class name goes; only "end" ("<context> <classname>.") is implemented.
+    coop.CLASS_TOKEN_POSITION = "end"

@@ -13,7 +13,7 @@ import contextlib
 
 import torch
 from dassl.engine import TRAINER_REGISTRY
-from dassl.optim import build_lr_scheduler, build_optimizer
+from dassl.optim import build_optimizer
 from open_clip.hf_model import HFTextEncoder
 from open_clip.transformer import text_global_pool
 from torch import nn
@@ -23,6 +23,7 @@ from yacs.config import CfgNode
 from trainers.backbones import Backbone, load_backbone
 from trainers.mope import Scores
 from trainers.reprogram import NoPrompt
+from trainers.schedule import build_scheduler
 from trainers.vr import MODULE_NAME, PRECISIONS, VisualPromptTrainer
 
 CLASS_TOKEN_POSITIONS = ("end",)
@@ -116,10 +117,11 @@ class PromptLearner(nn.Module):
         super().__init__()
         self.tower = text_tower(backbone.model)
         tokenize, device = backbone.tokenizer, backbone.device
-        phrase = ctx_init.replace("_", " ").strip() or " ".join([PLACEHOLDER] * n_ctx)
+        init_words = ctx_init.replace("_", " ").strip()
+        phrase = init_words or " ".join([PLACEHOLDER] * n_ctx)
         phrase_ids = tokenize([phrase]).to(device)
         length = int((phrase_ids != self.tower.pad_id).sum()) - 2  # without the start and end tokens
-        if length < 1 or (not ctx_init.strip() and length != n_ctx):
+        if length < 1 or (not init_words and length != n_ctx):
             raise ValueError(f"the context {phrase!r} tokenizes to {length} tokens, expected {n_ctx}")
         prompts = [f"{phrase} {name.replace('_', ' ')}." for name in classnames]
         ids = tokenize(prompts).to(device)
@@ -127,7 +129,7 @@ class PromptLearner(nn.Module):
             raise ValueError(f"the context {phrase!r} tokenizes differently in front of a class name")
         with torch.no_grad():
             embeddings = self.tower.token_embeddings(ids).float()
-        if ctx_init.strip():
+        if init_words:
             ctx = embeddings[0, 1 : 1 + length].clone()
             ctx = ctx.expand(len(prompts), -1, -1).clone() if csc else ctx
         else:
@@ -235,7 +237,7 @@ class CoOp(VisualPromptTrainer):
         ctx = learner.context.ctx
         print(f"CoOp trains {' x '.join(map(str, ctx.shape))} = {ctx.numel():,} context values")
         self.optim = build_optimizer(learner.context, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+        self.sched = build_scheduler(self.optim, cfg.OPTIM)
         self.register_model(MODULE_NAME, learner.context, self.optim, self.sched)
         use_scaler = cfg.TRAINER.BIOMEDVR.PREC == "fp16" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None

@@ -68,9 +68,7 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(max(seed, 0) * 1_000_003 + epoch)
 
 
-def random_resized_crop_box(
-    height: int, width: int, generator: torch.Generator
-) -> tuple[int, int, int, int]:
+def random_resized_crop_box(height: int, width: int, generator: torch.Generator) -> tuple[int, int, int, int]:
     """torchvision's ``RandomResizedCrop.get_params`` (scale 0.08-1, ratio 3/4-4/3) on our generator."""
     area = height * width
     log_ratio = (math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]))
@@ -186,7 +184,9 @@ def _file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def cache_key(paths: Sequence[str], labels: Sequence[int], size: int, interpolation: str, split_file: str) -> dict:
+def cache_key(
+    paths: Sequence[str], labels: Sequence[int], size: int, interpolation: str, split_file: str
+) -> dict:
     """What an eval cache depends on: the images in order, their size and resampling, the split file."""
     listing = hashlib.blake2b("\n".join(f"{p}\t{y}" for p, y in zip(paths, labels, strict=True)).encode())
     split_digest = _file_digest(split_file) if os.path.isfile(split_file) else ""
@@ -212,7 +212,9 @@ def open_image_array(
 ) -> np.ndarray:
     """The memory-mapped eval array of ``paths``: reused when its key and checksum match, else (re)built."""
     key = cache_key(paths, labels, size, interpolation, split_file)
-    array = ImageArray(os.path.join(cache_dir, f"{name}-{size}-{interpolation}-{key['images'][:10]}.npy"), key)
+    array = ImageArray(
+        os.path.join(cache_dir, f"{name}-{size}-{interpolation}-{key['images'][:10]}.npy"), key
+    )
     if os.path.isfile(array.path) and os.path.isfile(array.meta_path):
         with open(array.meta_path) as file:
             meta = json.load(file)
@@ -232,9 +234,10 @@ def _build_image_array(
     temporary = array.path + ".partial.npy"
     data = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(len(paths), 3, size, size))
     chunk = 256
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, tqdm(
-        total=len(paths), desc=f"Caching {os.path.basename(array.path)}", unit="img"
-    ) as progress:
+    with (
+        ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
+        tqdm(total=len(paths), desc=f"Caching {os.path.basename(array.path)}", unit="img") as progress,
+    ):
         for start in range(0, len(paths), chunk):
             part = paths[start : start + chunk]
             decoded = list(pool.map(lambda p: decode_eval_image(p, size, interpolation).numpy(), part))

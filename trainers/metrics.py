@@ -49,9 +49,7 @@ def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, bins:
     """ECE in percent: sum_b n_b/N * |accuracy_b - confidence_b| (Guo et al. 2017)."""
     table = reliability(logits, labels, bins)
     total = sum(table.count)
-    gaps = (
-        n * abs(a - c) for n, a, c in zip(table.count, table.accuracy, table.confidence, strict=True)
-    )
+    gaps = (n * abs(a - c) for n, a, c in zip(table.count, table.accuracy, table.confidence, strict=True))
     return 100.0 * sum(gaps) / total
 
 

@@ -24,7 +24,7 @@ import torch
 from dassl.data import DataManager
 from dassl.data.data_manager import DatasetWrapper
 from dassl.engine import TRAINER_REGISTRY, TrainerX
-from dassl.optim import build_lr_scheduler, build_optimizer
+from dassl.optim import build_optimizer
 from dassl.utils import set_random_seed
 from torch import nn
 from tqdm import tqdm
@@ -46,17 +46,11 @@ from trainers.metrics import accuracy, classification_report
 from trainers.mope import MixtureOfPromptExperts, PromptExperts, Scores
 from trainers.reprogram import BorderPrompt, NoPrompt, PaddingPrompt
 from trainers.run_files import append_history, config_hash, write_json
+from trainers.schedule import build_scheduler
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 MODULE_NAME = "prompt_learner"
 CHECKPOINT_PATTERN = re.compile(r"model\.pth\.tar-(\d+)$")
-# Registry names whose attribute files use another key; every other dataset uses its name in lower case.
-ATTRIBUTE_KEYS = {"COVID_19": "covid"}
-
-
-def attribute_key(dataset_name: str) -> str:
-    """The ``<dataset>`` of attribute file names for a Dassl dataset name (COVID_19 -> covid)."""
-    return ATTRIBUTE_KEYS.get(dataset_name, dataset_name.lower())
 
 
 class RGBDatasetWrapper(DatasetWrapper):
@@ -74,7 +68,7 @@ class RGBDatasetWrapper(DatasetWrapper):
 
 
 class VisualPromptTrainer(TrainerX):
-    """Shared glue: data (fast or Dassl loaders), frozen backbone, attribute banks, loss, test, checkpoints."""
+    """Shared glue: data (fast or Dassl loaders), frozen backbone, attributes, loss, test, checkpoints."""
 
     uses_frame = True  # image at INPUT_SIZE inside a frame, else at the backbone's size
     trains = True
@@ -193,7 +187,7 @@ class VisualPromptTrainer(TrainerX):
         vr = self.cfg.TRAINER.BIOMEDVR
         return load_attribute_bank(
             vr.ATTRIBUTE_SET,
-            attribute_key(self.cfg.DATASET.NAME),
+            self.cfg.DATASET.NAME,
             kind,
             classnames,
             self.encode_texts,
@@ -206,7 +200,11 @@ class VisualPromptTrainer(TrainerX):
     def padding_prompt(self, num_experts: int) -> PaddingPrompt:
         backbone = self.backbone
         return PaddingPrompt(
-            num_experts, backbone.image_size, self.cfg.TRAINER.BIOMEDVR.INPUT_SIZE, backbone.mean, backbone.std
+            num_experts,
+            backbone.image_size,
+            self.cfg.TRAINER.BIOMEDVR.INPUT_SIZE,
+            backbone.mean,
+            backbone.std,
         )
 
     def build_model(self) -> None:
@@ -234,7 +232,7 @@ class VisualPromptTrainer(TrainerX):
         self._check_trainable()
         if self.trains:
             self.optim = build_optimizer(experts, cfg.OPTIM)
-            self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+            self.sched = build_scheduler(self.optim, cfg.OPTIM)
             self.register_model(MODULE_NAME, experts, self.optim, self.sched)
         use_scaler = cfg.TRAINER.BIOMEDVR.PREC == "fp16" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
@@ -403,11 +401,12 @@ class VisualPromptTrainer(TrainerX):
         if not directory:
             print("Note that load_model() is skipped as no pretrained model is given")
             return
-        filename = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
         for name in self.get_model_names():
-            path = os.path.join(directory, name, filename)
+            path = os.path.join(directory, name, self._checkpoint_file(directory, name, epoch))
             if not os.path.isfile(path):
-                found = sorted(os.path.basename(p) for p in glob.glob(os.path.join(directory, name, "model*")))
+                found = sorted(
+                    os.path.basename(p) for p in glob.glob(os.path.join(directory, name, "model*"))
+                )
                 raise FileNotFoundError(
                     f"No model at {path}. Checkpoints in that folder: {found or 'none'}; pass one of "
                     "their epochs with --load-epoch (or train first)."
@@ -417,6 +416,17 @@ class VisualPromptTrainer(TrainerX):
             self._models[name].load_state_dict(checkpoint["state_dict"])
             val = checkpoint.get("val_result")
             print(f"Load {path} to {name} (epoch={checkpoint['epoch']}, val_result={val})")
+
+    @staticmethod
+    def _checkpoint_file(directory: str, name: str, epoch: int | None) -> str:
+        """``--load-epoch E``, else the best-val checkpoint, else the latest (the ``checkpoint`` pointer)."""
+        if epoch is not None:
+            return f"model.pth.tar-{epoch}"
+        pointer = os.path.join(directory, name, "checkpoint")
+        if os.path.isfile(os.path.join(directory, name, "model-best.pth.tar")) or not os.path.isfile(pointer):
+            return "model-best.pth.tar"
+        with open(pointer) as file:
+            return file.readline().strip()
 
     def _check_checkpoint(self, checkpoint: dict, path: str, module: nn.Module) -> None:
         trained_on = checkpoint.get("classnames")
