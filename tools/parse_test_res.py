@@ -1,12 +1,13 @@
 """Mean and spread over seeds of one experiment's test results, with CoOp's command line.
 
 ``python -m tools.parse_test_res output/btmri/shots_16/BioMedVR/vit_b16`` reads every ``seed*``
-folder below the directory: its ``metrics.json`` when the test finished, else the newest
+folder directly inside the directory: its ``metrics.json`` when the test finished, else the newest
 ``log.txt*`` (the last ``* accuracy: ..%``, ``* macro_f1: ..%`` and ``* ece: ..%`` lines). It prints
 each seed's values, then ``* accuracy: 81.50% +- 1.20%`` per metric: the mean and the population
 standard deviation over seeds (``--ci95``: the 95% confidence interval 1.96 * std / sqrt(n)).
 ``--multi-exp`` parses every subfolder of the directory as one experiment. ``--test-log`` reads
-the logs even where ``metrics.json`` exists.
+the logs even where ``metrics.json`` exists. ``--harmonic-with NEW_DIR`` (base-to-novel) also parses
+the new-class experiment and prints the harmonic mean 2bn/(b+n) of the two accuracy means.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def read_seed(folder: Path, test_log: bool = False) -> tuple[Path, dict[str, flo
     if metrics_file.is_file() and not test_log:
         try:
             return metrics_file, read_metrics_json(metrics_file)
-        except (OSError, ValueError):
-            pass
+        except (OSError, ValueError, AttributeError):
+            pass  # unreadable: fall back to the log
     log = newest_log(folder)
     if log is None:
         return None
@@ -61,11 +62,16 @@ def read_seed(folder: Path, test_log: bool = False) -> tuple[Path, dict[str, flo
 
 
 def seed_folders(directory: Path) -> list[Path]:
-    """Every ``seed<N>`` folder below a directory (the directory itself if it is one), in seed order."""
+    """The ``seed<N>`` folders directly inside an experiment directory (or the directory itself), by seed."""
     if SEED_FOLDER.fullmatch(directory.name):
         return [directory]
-    folders = [path for path in directory.rglob("seed*") if path.is_dir() and SEED_FOLDER.fullmatch(path.name)]
-    return sorted(folders, key=lambda path: (str(path.parent), int(path.name[4:])))
+    folders = [path for path in directory.glob("seed*") if path.is_dir() and SEED_FOLDER.fullmatch(path.name)]
+    return sorted(folders, key=lambda path: int(path.name[4:]))
+
+
+def harmonic_mean(base: float, new: float) -> float:
+    """2bn / (b + n), 0 when both are 0."""
+    return 0.0 if base + new == 0 else 2 * base * new / (base + new)
 
 
 def summarize(values: Sequence[float], ci95: bool = False) -> dict[str, float | int]:
@@ -119,9 +125,19 @@ def format_result(result: dict) -> str:
     for name, stats in result["summary"].items():
         lines.append(f"* {name}: {stats['mean']:.2f}% +- {stats['spread']:.2f}% (n={stats['n']})")
     if not result["summary"]:
-        lines.append("no results found")
+        lines.append(
+            "no results found (seed* folders must be directly inside; --multi-exp parses subfolders)"
+        )
     lines.append("===")
     return "\n".join(lines)
+
+
+def format_harmonic(base: dict, new: dict) -> str:
+    """The harmonic mean of the mean accuracies of a base-class and a new-class experiment."""
+    if "accuracy" not in base["summary"] or "accuracy" not in new["summary"]:
+        return "no harmonic mean: the base or the new experiment has no accuracy"
+    b, n = base["summary"]["accuracy"]["mean"], new["summary"]["accuracy"]["mean"]
+    return f"* harmonic mean of accuracy (base {b:.2f}%, new {n:.2f}%): {harmonic_mean(b, n):.2f}%"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,10 +146,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ci95", action="store_true", help="print the 95%% confidence interval, not the std")
     parser.add_argument("--multi-exp", action="store_true", help="parse every subfolder as one experiment")
     parser.add_argument("--test-log", action="store_true", help="read log.txt even where metrics.json exists")
+    parser.add_argument("--harmonic-with", metavar="NEW_DIR", help="the new-class experiment of a base one")
     args = parser.parse_args(argv)
     directory = Path(args.directory)
     if not directory.is_dir():
         parser.error(f"not a directory: {directory}")
+    if args.harmonic_with:
+        if args.multi_exp:
+            parser.error("--harmonic-with takes one base experiment, not --multi-exp")
+        base, new = (
+            parse_directory(path, args.ci95, args.test_log) for path in (directory, args.harmonic_with)
+        )
+        print(format_result(base), format_result(new), format_harmonic(base, new), sep="\n")
+        return 0 if base["summary"] and new["summary"] else 1
     experiments = [directory]
     if args.multi_exp:
         experiments = sorted(path for path in directory.iterdir() if path.is_dir())

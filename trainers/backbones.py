@@ -84,14 +84,15 @@ def resolve_backbone(name: str, pretrained: str = "") -> tuple[str, str | None]:
         model_name, default = config.stem, None
     elif name in BACKBONES:
         model_name, default = BACKBONES[name]
-    elif name in open_clip.list_models() or name.startswith("hf-hub:"):
+    elif name in open_clip.list_models() or name.startswith(("hf-hub:", "local-dir:")):
         model_name, default = name, None
     else:
         known = ", ".join(BACKBONES)
         raise BackboneError(
             f"MODEL.BACKBONE.NAME: unknown backbone {name!r}. Use one of {known}, an open_clip "
-            "model name (python -c 'import open_clip; print(open_clip.list_models())'), or the "
-            "path of an open_clip model config .json"
+            "model name (python -c 'import open_clip; print(open_clip.list_models())'), "
+            "hf-hub:<repo>, local-dir:<folder with open_clip_config.json>, or the path of an "
+            "open_clip model config .json"
         )
     if pretrained.lower() == NO_WEIGHTS:
         return model_name, None

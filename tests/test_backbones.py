@@ -1,0 +1,88 @@
+"""Backbone names, weights files, preprocessing and freezing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import torch
+
+from tests.conftest import REPO, TINY_BACKBONE
+from trainers.backbones import BackboneError, backbone_tag, load_backbone, resolve_backbone
+
+
+def test_coop_names_map_to_open_clip_models_and_weights():
+    assert resolve_backbone("ViT-B/16") == ("ViT-B-16", "openai")
+    assert resolve_backbone("ViT-B/32") == ("ViT-B-32", "openai")
+    assert resolve_backbone("RN50") == ("RN50", "openai")
+    assert resolve_backbone("BiomedCLIP") == (
+        "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
+        None,
+    )
+    assert resolve_backbone("ViT-L-14") == ("ViT-L-14", None)  # any open_clip name passes through
+    assert resolve_backbone("ViT-B/16", "laion2b_s34b_b88k") == ("ViT-B-16", "laion2b_s34b_b88k")
+    assert resolve_backbone("ViT-B/16", "none") == ("ViT-B-16", None)
+
+
+def test_unknown_backbone_and_missing_weights_file_are_named():
+    with pytest.raises(BackboneError, match=r"MODEL\.BACKBONE\.NAME: unknown backbone 'ViT-B/99'"):
+        resolve_backbone("ViT-B/99")
+    with pytest.raises(
+        BackboneError, match=r"MODEL\.BACKBONE\.PRETRAINED: weights file /nowhere/w\.pt does not exist"
+    ):
+        resolve_backbone("ViT-B/16", "/nowhere/w.pt")
+
+
+def test_a_local_weights_file_is_loaded(tmp_path):
+    reference = load_backbone(TINY_BACKBONE)
+    state = {k: v + 0.5 if v.is_floating_point() else v for k, v in reference.model.state_dict().items()}
+    path = tmp_path / "weights.pt"
+    torch.save(state, path)
+    loaded = load_backbone(TINY_BACKBONE, str(path))
+    assert all(torch.equal(v, state[k]) for k, v in loaded.model.state_dict().items())
+
+
+def test_random_weights_are_the_same_in_every_process():
+    assert torch.equal(
+        load_backbone(TINY_BACKBONE).model.visual.proj, load_backbone(TINY_BACKBONE).model.visual.proj
+    )
+
+
+def test_frozen_fp32_eval_mode(tiny_backbone):
+    model = tiny_backbone.model
+    assert not model.training
+    assert all(not p.requires_grad and p.dtype == torch.float32 for p in model.parameters())
+    assert tiny_backbone.image_size == 224
+
+
+def test_mean_and_std_come_from_the_model_preprocessing_config(tmp_path):
+    """As BiomedCLIP's do: a model folder (hf-hub or local-dir) carries its own preprocess_cfg."""
+    model_cfg = json.loads((REPO / "tests" / "fixtures" / "biomedvr-test-tiny.json").read_text())
+    preprocess = {"mean": [0.1, 0.2, 0.3], "std": [0.4, 0.5, 0.6], "size": 224}
+    (tmp_path / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess})
+    )
+    backbone = load_backbone(f"local-dir:{tmp_path}")
+    assert backbone.mean == (0.1, 0.2, 0.3) and backbone.std == (0.4, 0.5, 0.6)
+    assert tiny_defaults() == ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
+
+
+def tiny_defaults() -> tuple:
+    backbone = load_backbone(TINY_BACKBONE)
+    return backbone.mean, backbone.std
+
+
+def test_text_embeddings_are_unit_vectors(tiny_backbone):
+    embeddings = tiny_backbone.encode_text(["an MRI slice of a glioma", "a normal brain"])
+    assert embeddings.shape == (2, 32)
+    torch.testing.assert_close(embeddings.norm(dim=-1), torch.ones(2))
+
+
+@pytest.mark.parametrize(
+    "name", ["ViT-B/16", "ViT-B/32", "RN50", "BiomedCLIP", "tests/fixtures/biomedvr-test-tiny.json"]
+)
+def test_output_folder_tag_is_the_same_in_python_and_the_scripts(name):
+    script = f'source scripts/common.sh >/dev/null; backbone_tag "{name}"'
+    shell = subprocess.run(["bash", "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    assert shell.stdout.strip() == backbone_tag(name)
