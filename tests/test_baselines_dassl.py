@@ -97,3 +97,10 @@ def test_biomedvr_zs_logits_by_hand(data_root, tmp_path):
                 score[kind] = tau * topk_mean((text @ z[b]).tolist(), 3)
             expected = 0.5 * (score["des"] + score["dist"]) - 0.25 * score["confuse"]
             assert logits[b, c].item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_zero_shot_setting_can_be_chosen_on_the_validation_split(data_root, tmp_path):
+    trainer = build(data_root, tmp_path, "BioMedVR_ZS", "TEST.SPLIT", "val")
+    trainer.test()
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["split"] == "val" and report["num_samples"] == 6

@@ -241,3 +241,12 @@ def test_a_missing_checkpoint_lists_what_is_there(trained, data_root, tmp_path):
     trainer = build(data_root, tmp_path)
     with pytest.raises(FileNotFoundError, match=r"model\.pth\.tar-7.*model\.pth\.tar-2"):
         trainer.load_model(str(trained), epoch=7)
+
+
+def test_best_val_selects_on_the_validation_split_and_tests_once(data_root, tmp_path):
+    output = train(data_root, tmp_path, "TEST.FINAL_MODEL", "best_val", epochs=2)
+    assert (tmp_path / "prompt_learner" / "model-best.pth.tar").is_file()
+    pointer = (tmp_path / "prompt_learner" / "checkpoint").read_text().strip()
+    assert pointer == "model.pth.tar-2"  # --resume follows the latest checkpoint, not the best one
+    assert output.count("Evaluate on the *val* set") == 2 and output.count("Evaluate on the *test* set") == 1
+    assert metrics(tmp_path)["split"] == "test"

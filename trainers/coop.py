@@ -9,8 +9,6 @@ wrapped in ``open_clip.hf_model.HFTextEncoder`` (BiomedCLIP's PubMedBERT).
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_optimizer
@@ -21,7 +19,7 @@ from torch.nn import functional as F
 from yacs.config import CfgNode
 
 from trainers.backbones import Backbone, load_backbone
-from trainers.mope import Scores
+from trainers.mope import Scores, encode_views
 from trainers.reprogram import NoPrompt
 from trainers.schedule import build_scheduler
 from trainers.vr import MODULE_NAME, PRECISIONS, VisualPromptTrainer
@@ -178,23 +176,15 @@ class CoOpCLIP(nn.Module):
         self.tau = backbone.logit_scale
         self.autocast_dtype = autocast_dtype
 
-    def _autocast(self, x: torch.Tensor) -> contextlib.AbstractContextManager:
-        if self.autocast_dtype is None or not x.is_cuda:
-            return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=self.autocast_dtype)
-
-    def embed(self, views: torch.Tensor) -> torch.Tensor:
-        """Views [E, B, 3, S, S] through the image tower -> [E, B, D], L2-normalized."""
-        with self._autocast(views):
-            z = self.backbone.encode_image(views.flatten(0, 1))
-        return F.normalize(z.float(), dim=-1).view(*views.shape[:2], -1)
-
     def forward(self, images: torch.Tensor) -> Scores:
-        z = self.embed(self.prompt(images))[0]
-        with self._autocast(images):
+        z = encode_views(self.backbone, self.prompt(images), self.autocast_dtype)[0]
+        if self.autocast_dtype is not None and images.is_cuda:
+            with torch.autocast("cuda", dtype=self.autocast_dtype):
+                text = self.prompt_learner()
+        else:
             text = self.prompt_learner()
         logits = self.tau * z @ text.t()
-        return Scores(positive=logits, negative=None, fused=logits, gate=None)
+        return Scores(positive=logits, negative=None, fused=logits, gate=None, embedding=z)
 
 
 def check_coop_cfg(coop: CfgNode) -> None:

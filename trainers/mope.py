@@ -28,14 +28,29 @@ def fuse(positive: torch.Tensor, negative: torch.Tensor, gate: torch.Tensor) -> 
     return gate[0] * positive + gate[1] * negative
 
 
+def encode_views(backbone: Backbone, views: torch.Tensor, autocast_dtype: torch.dtype | None) -> torch.Tensor:
+    """Views [E, B, 3, S, S] through the frozen image encoder in one call -> [E, B, D], L2-normalized."""
+    flat = views.flatten(0, 1)
+    if autocast_dtype is not None and flat.is_cuda:
+        with torch.autocast("cuda", dtype=autocast_dtype):
+            z = backbone.encode_image(flat)
+    else:
+        z = backbone.encode_image(flat)
+    return F.normalize(z.float(), dim=-1).view(*views.shape[:2], -1)
+
+
 @dataclass
 class Scores:
-    """Class scores of a batch: positive s+, negative s- (None without a negative pathway), fused s."""
+    """Class scores of a batch: positive s+, negative s- (None without a negative pathway), fused s.
+
+    ``embedding`` is the L2-normalized embedding of the positive (first) view, for t-SNE figures.
+    """
 
     positive: torch.Tensor
     negative: torch.Tensor | None
     fused: torch.Tensor
     gate: torch.Tensor | None
+    embedding: torch.Tensor | None = None
 
 
 class PromptExperts(nn.Module):
@@ -88,21 +103,10 @@ class MixtureOfPromptExperts(nn.Module):
         self.experts.train(mode)
         return self
 
-    def embed(self, views: torch.Tensor) -> torch.Tensor:
-        """All expert views [E, B, 3, S, S] through the encoder in one call -> [E, B, D], L2-normalized."""
-        num_views, batch = views.shape[:2]
-        flat = views.flatten(0, 1)
-        if self.autocast_dtype is not None and flat.is_cuda:
-            with torch.autocast("cuda", dtype=self.autocast_dtype):
-                z = self.backbone.encode_image(flat)
-        else:
-            z = self.backbone.encode_image(flat)
-        return F.normalize(z.float(), dim=-1).view(num_views, batch, -1)
-
     def forward(self, images: torch.Tensor) -> Scores:
         prompt = self.experts.prompt
         views_needed = prompt.num_experts if self.negative_bank is not None else 1
-        z = self.embed(prompt(images, num_experts=views_needed))
+        z = encode_views(self.backbone, prompt(images, num_experts=views_needed), self.autocast_dtype)
         z_positive, z_negative = z[0], z[-1]
         positive = positive_scores(
             [class_scores(z_positive, bank, self.tau, self.top_k) for bank in self.positive_banks]
@@ -114,7 +118,9 @@ class MixtureOfPromptExperts(nn.Module):
         if gate_logits is not None:
             gate = gate_weights(gate_logits)
             negative_or_zero = negative if negative is not None else torch.zeros_like(positive)
-            return Scores(positive, negative_or_zero, fuse(positive, negative_or_zero, gate), gate)
+            return Scores(
+                positive, negative_or_zero, fuse(positive, negative_or_zero, gate), gate, z_positive
+            )
         if negative is not None and self.negative_weight is not None:
-            return Scores(positive, negative, positive - self.negative_weight * negative, None)
-        return Scores(positive, negative, positive, None)
+            return Scores(positive, negative, positive - self.negative_weight * negative, None, z_positive)
+        return Scores(positive, negative, positive, None, z_positive)

@@ -296,28 +296,29 @@ class VisualPromptTrainer(TrainerX):
     # ----- evaluation -----------------------------------------------------------------------------
     @torch.no_grad()
     def test(self, split: str | None = None) -> float:
+        """Evaluate; the final evaluation (``split`` None: TEST.SPLIT) also writes metrics.json."""
         self.set_model_mode("eval")
         self.model.eval()
+        final = split is None
         split = split or self.cfg.TEST.SPLIT
         loader = self.val_loader if split == "val" and self.val_loader is not None else self.test_loader
         split = "val" if loader is self.val_loader and split == "val" else "test"
         print(f"Evaluate on the *{split}* set")
         logits, labels, embeddings = [], [], []
-        save_embeddings = split == "test" and self.cfg.TRAINER.BIOMEDVR.SAVE_EMBEDDINGS
+        save_embeddings = final and self.cfg.TRAINER.BIOMEDVR.SAVE_EMBEDDINGS
         for batch in tqdm(loader, desc=f"Evaluate {split}", leave=False):
             images, y = self.parse_batch_test(batch)
             scores = self.model(images)
             logits.append(scores.fused.float().cpu())
             labels.append(y.cpu())
             if save_embeddings:
-                views = self.experts.prompt(images, num_experts=1)
-                embeddings.append(self.model.embed(views)[0].cpu())
+                embeddings.append(scores.embedding.cpu())
         report = classification_report(torch.cat(logits), torch.cat(labels))
         self._print_report(report)
         for key in ("accuracy", "error", "macro_f1", "ece"):
             self.write_scalar(f"{split}/{key}", report[key], self.epoch)
-        if split == "test":
-            self._write_metrics(report)
+        if final:
+            self._write_metrics(report, split)
             if save_embeddings:
                 np.savez_compressed(
                     os.path.join(self.output_dir, "embeddings.npz"),
@@ -340,7 +341,7 @@ class VisualPromptTrainer(TrainerX):
         print(f"* macro_f1: {report['macro_f1']:.1f}%")
         print(f"* ece: {report['ece']:.2f}%")
 
-    def _write_metrics(self, report: dict) -> None:
+    def _write_metrics(self, report: dict, split: str) -> None:
         cfg = self.cfg
         payload = {
             "trainer": cfg.TRAINER.NAME,
@@ -351,7 +352,7 @@ class VisualPromptTrainer(TrainerX):
             "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
             "classnames": self.classnames,
             "epoch": self.epoch + 1 if self.trains else 0,
-            "split": "test",
+            "split": split,
             **report,
             "gate": self.gate_values(),
             "trainable_parameters": self.num_trainable,
