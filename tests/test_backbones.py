@@ -86,3 +86,17 @@ def test_output_folder_tag_is_the_same_in_python_and_the_scripts(name):
     script = f'source scripts/common.sh >/dev/null; backbone_tag "{name}"'
     shell = subprocess.run(["bash", "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
     assert shell.stdout.strip() == backbone_tag(name)
+
+
+def test_patterns_through_the_split_patch_embedding_equal_the_summed_images(tiny_backbone):
+    assert tiny_backbone.patch_embedding is tiny_backbone.model.visual.conv1
+    generator = torch.Generator().manual_seed(0)
+    canvas = torch.randn(3, 3, 224, 224, generator=generator)
+    patterns = torch.randn(2, 3, 224, 224, generator=generator, requires_grad=True)
+    fast = tiny_backbone.encode_image_plus_patterns(canvas, patterns)
+    (fast_grad,) = torch.autograd.grad(fast.square().sum(), patterns)
+    slow = tiny_backbone.encode_image((canvas.unsqueeze(0) + patterns.unsqueeze(1)).flatten(0, 1))
+    (slow_grad,) = torch.autograd.grad(slow.square().sum(), patterns)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast_grad, slow_grad, rtol=1e-4, atol=1e-6)
+    assert not tiny_backbone.patch_embedding._forward_hooks  # the hook is removed again

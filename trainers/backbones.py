@@ -53,6 +53,43 @@ class Backbone:
         """Unnormalized image embeddings of normalized images [B, 3, S, S]."""
         return self.model.encode_image(images)
 
+    @property
+    def patch_embedding(self) -> nn.Conv2d | None:
+        """The convolution that first sees the image (open_clip ViT/ResNet, or a timm trunk), if any."""
+        visual = getattr(self.model, "visual", None)
+        for path in ("conv1", "trunk.patch_embed.proj") if visual is not None else ():
+            try:
+                module = visual.get_submodule(path)
+            except AttributeError:
+                continue
+            if isinstance(module, nn.Conv2d):
+                return module
+        return None
+
+    def encode_image_plus_patterns(self, canvas: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
+        """Embeddings of canvas[b] + patterns[e] for every (e, b), as [E * B, D], e-major.
+
+        The first convolution is linear, so conv(c + p) = conv(c) + conv(p) - bias: the canvas and the
+        E patterns go through it once each instead of E x B sums, and the rest of the encoder sees
+        the E x B combinations. Equal to ``encode_image`` of the sums up to float rounding.
+        """
+        conv = self.patch_embedding
+        if conv is None:
+            return self.encode_image((canvas.unsqueeze(0) + patterns.unsqueeze(1)).flatten(0, 1))
+        pattern_features = nn.functional.conv2d(
+            patterns, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups
+        )
+
+        def add_patterns(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+            combined = output.unsqueeze(0) + pattern_features.unsqueeze(1).to(output.dtype)
+            return combined.flatten(0, 1)
+
+        handle = conv.register_forward_hook(add_patterns)
+        try:
+            return self.model.encode_image(canvas)
+        finally:
+            handle.remove()
+
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
         """L2-normalized text embeddings [len(texts), D], computed without gradients."""

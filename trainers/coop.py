@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from yacs.config import CfgNode
 
 from trainers.backbones import Backbone, load_backbone
-from trainers.mope import Scores, encode_views
+from trainers.mope import Scores, autocast, encode_views
 from trainers.reprogram import NoPrompt
 from trainers.schedule import build_scheduler
 from trainers.vr import MODULE_NAME, PRECISIONS, VisualPromptTrainer
@@ -178,10 +178,7 @@ class CoOpCLIP(nn.Module):
 
     def forward(self, images: torch.Tensor) -> Scores:
         z = encode_views(self.backbone, self.prompt(images), self.autocast_dtype)[0]
-        if self.autocast_dtype is not None and images.is_cuda:
-            with torch.autocast("cuda", dtype=self.autocast_dtype):
-                text = self.prompt_learner()
-        else:
+        with autocast(self.autocast_dtype, images.device):
             text = self.prompt_learner()
         logits = self.tau * z @ text.t()
         return Scores(positive=logits, negative=None, fused=logits, gate=None, embedding=z)

@@ -92,26 +92,36 @@ def random_resized_crop_box(height: int, width: int, generator: torch.Generator)
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def resize_batch_item(image: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-    """One uint8 [3, h, w] crop -> float [3, size, size] in [0, 1]."""
-    resized = F.interpolate(
-        image.unsqueeze(0).float(), size=(size, size), mode=mode, antialias=mode in ("bilinear", "bicubic")
-    )
-    return resized.squeeze(0).clamp_(0, 255).div_(255)
+def resize_crop(crop: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """A uint8 crop [3, h, w] -> uint8 [3, size, size], antialiased like PIL's resize.
+
+    CPU resizes uint8 directly (fast); other devices resize in float and round back.
+    """
+    batch = crop.unsqueeze(0) if crop.device.type == "cpu" else crop.unsqueeze(0).float()
+    resized = F.interpolate(batch, size=(size, size), mode=mode, antialias=mode in ("bilinear", "bicubic"))
+    if resized.dtype != torch.uint8:
+        resized = resized.round_().clamp_(0, 255).to(torch.uint8)
+    return resized.squeeze(0)
 
 
 def augment_batch(
     images: Sequence[torch.Tensor], size: int, generator: torch.Generator, mode: str = "bicubic"
 ) -> torch.Tensor:
-    """Random-resized-crop to ``size`` and horizontal flip (p = 0.5) of uint8 images, as a float batch."""
-    out = []
-    for image in images:
-        i, j, h, w = random_resized_crop_box(image.shape[-2], image.shape[-1], generator)
-        crop = resize_batch_item(image[:, i : i + h, j : j + w], size, mode)
-        if bool(torch.rand(1, generator=generator) < 0.5):
-            crop = crop.flip(-1)
-        out.append(crop)
-    return torch.stack(out)
+    """Random-resized-crop to ``size`` and horizontal flip (p = 0.5) of uint8 images, as a float batch.
+
+    The crop boxes follow torchvision's ``RandomResizedCrop``; crops are resized on the images' device.
+    """
+    boxes = [random_resized_crop_box(image.shape[-2], image.shape[-1], generator) for image in images]
+    flips = torch.rand(len(images), generator=generator) < 0.5
+    batch = torch.stack(
+        [
+            resize_crop(image[:, i : i + h, j : j + w], size, mode)
+            for image, (i, j, h, w) in zip(images, boxes, strict=True)
+        ]
+    )
+    flips = flips.to(batch.device)
+    batch[flips] = batch[flips].flip(-1)
+    return batch.float().div_(255)
 
 
 def centre_batch(images: Sequence[torch.Tensor], size: int, mode: str = "bicubic") -> torch.Tensor:

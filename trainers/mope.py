@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ from torch.nn import functional as F
 
 from trainers.attribute_bank import AttributeBank, class_scores
 from trainers.backbones import Backbone
+from trainers.reprogram import PaddingPrompt
 
 
 def positive_scores(group_scores: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -28,15 +30,28 @@ def fuse(positive: torch.Tensor, negative: torch.Tensor, gate: torch.Tensor) -> 
     return gate[0] * positive + gate[1] * negative
 
 
+def autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
+    """Mixed precision for the frozen encoder on CUDA; nothing elsewhere or with ``dtype`` None."""
+    if dtype is None or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=dtype)
+
+
 def encode_views(backbone: Backbone, views: torch.Tensor, autocast_dtype: torch.dtype | None) -> torch.Tensor:
     """Views [E, B, 3, S, S] through the frozen image encoder in one call -> [E, B, D], L2-normalized."""
-    flat = views.flatten(0, 1)
-    if autocast_dtype is not None and flat.is_cuda:
-        with torch.autocast("cuda", dtype=autocast_dtype):
-            z = backbone.encode_image(flat)
-    else:
-        z = backbone.encode_image(flat)
+    with autocast(autocast_dtype, views.device):
+        z = backbone.encode_image(views.flatten(0, 1))
     return F.normalize(z.float(), dim=-1).view(*views.shape[:2], -1)
+
+
+def encode_framed(
+    backbone: Backbone, prompt: PaddingPrompt, images: torch.Tensor, experts: int, dtype: torch.dtype | None
+) -> torch.Tensor:
+    """``encode_views`` of a padding prompt's views without building them: [E, B, D], L2-normalized."""
+    canvas, patterns = prompt.parts(images, experts)
+    with autocast(dtype, images.device):
+        z = backbone.encode_image_plus_patterns(canvas, patterns)
+    return F.normalize(z.float(), dim=-1).view(experts, images.shape[0], -1)
 
 
 @dataclass
@@ -106,7 +121,10 @@ class MixtureOfPromptExperts(nn.Module):
     def forward(self, images: torch.Tensor) -> Scores:
         prompt = self.experts.prompt
         views_needed = prompt.num_experts if self.negative_bank is not None else 1
-        z = encode_views(self.backbone, prompt(images, num_experts=views_needed), self.autocast_dtype)
+        if isinstance(prompt, PaddingPrompt):
+            z = encode_framed(self.backbone, prompt, images, views_needed, self.autocast_dtype)
+        else:
+            z = encode_views(self.backbone, prompt(images, num_experts=views_needed), self.autocast_dtype)
         z_positive, z_negative = z[0], z[-1]
         positive = positive_scores(
             [class_scores(z_positive, bank, self.tau, self.top_k) for bank in self.positive_banks]

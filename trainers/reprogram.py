@@ -35,15 +35,16 @@ def border_mask(image_size: int, width: int) -> torch.Tensor:
 
 
 class Normalize(nn.Module):
-    """The backbone's mean/std normalization, as a module with non-persistent buffers."""
+    """The backbone's mean/std normalization, (x - mean) / std, as one fused multiply-add."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
-        self.register_buffer("mean", torch.tensor(mean).view(3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(3, 1, 1), persistent=False)
+        mean_, std_ = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+        self.register_buffer("scale", 1.0 / std_, persistent=False)
+        self.register_buffer("shift", -mean_ / std_, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        return torch.addcmul(self.shift, x, self.scale)
 
 
 class PaddingPrompt(nn.Module):
@@ -86,10 +87,21 @@ class PaddingPrompt(nn.Module):
         return torch.sigmoid(self.delta) * self.mask
 
     def forward(self, images: torch.Tensor, num_experts: int | None = None) -> torch.Tensor:
-        experts = self.num_experts if num_experts is None else num_experts
-        canvas = self.pad(images).unsqueeze(0)
-        pattern = torch.sigmoid(self.delta[:experts]) * self.mask
-        return self.normalize(canvas + pattern.unsqueeze(1))
+        """normalize(pad(x) + sigmoid(delta) M), computed as pad(normalize(x)) + M normalize(sigmoid(delta)).
+
+        The two are equal because the frame of pad(x) and the inside of M are zero; this form touches
+        the [E, B, 3, S, S] views once instead of four times.
+        """
+        canvas, patterns = self.parts(images, num_experts)
+        return canvas.unsqueeze(0) + patterns.unsqueeze(1)
+
+    def parts(
+        self, images: torch.Tensor, num_experts: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The normalized padded images [B, 3, S, S] and the normalized frame patterns [E, 3, S, S]."""
+        delta = self.delta if num_experts in (None, self.num_experts) else self.delta[:num_experts]
+        canvas = self.pad(self.normalize(images))
+        return canvas, self.normalize(torch.sigmoid(delta)) * self.mask
 
 
 class BorderPrompt(nn.Module):

@@ -70,18 +70,18 @@ class RGBDatasetWrapper(DatasetWrapper):
 class VisualPromptTrainer(TrainerX):
     """Shared glue: data (fast or Dassl loaders), frozen backbone, attributes, loss, test, checkpoints."""
 
-    uses_frame = True  # image at INPUT_SIZE inside a frame, else at the backbone's size
-    trains = True
-
     # ----- what subclasses choose -------------------------------------------------------------
+    uses_frame = True  # image at INPUT_SIZE inside a frame, else at the backbone's size
+    trains = True  # False: zero-shot, nothing is registered with Dassl
+    gated = False  # a learned softmax gate fuses the positive and negative scores
+    negative_weight: float | None = None  # s+ - lambda * s- without a gate (zero-shot BioMedVR)
+
     def build_prompt(self) -> nn.Module:
         raise NotImplementedError
 
     def build_banks(self, classnames: list[str]) -> tuple[list[AttributeBank], AttributeBank | None]:
+        """The positive attribute banks (averaged) and the negative one (or None)."""
         raise NotImplementedError
-
-    gated = False
-    negative_weight: float | None = None
 
     def compute_loss(self, scores: Scores, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
         loss = nn.functional.cross_entropy(scores.fused, labels)
@@ -180,9 +180,6 @@ class VisualPromptTrainer(TrainerX):
     def classnames(self) -> list[str]:
         return [self.lab2cname[label] for label in range(self.num_classes)]
 
-    def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        return self.backbone.encode_text(texts)
-
     def attribute_bank(self, kind: str, classnames: list[str]) -> AttributeBank:
         vr = self.cfg.TRAINER.BIOMEDVR
         return load_attribute_bank(
@@ -190,12 +187,12 @@ class VisualPromptTrainer(TrainerX):
             self.cfg.DATASET.NAME,
             kind,
             classnames,
-            self.encode_texts,
+            self.backbone.encode_text,
             vr.NUM_ATTR,
         )
 
     def template_bank(self, classnames: list[str]) -> AttributeBank:
-        return prompt_bank(list(self.cfg.TRAINER.BIOMEDVR.TEMPLATES), classnames, self.encode_texts)
+        return prompt_bank(list(self.cfg.TRAINER.BIOMEDVR.TEMPLATES), classnames, self.backbone.encode_text)
 
     def padding_prompt(self, num_experts: int) -> PaddingPrompt:
         backbone = self.backbone
