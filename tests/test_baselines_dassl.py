@@ -104,3 +104,20 @@ def test_a_zero_shot_setting_can_be_chosen_on_the_validation_split(data_root, tm
     trainer.test()
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["split"] == "val" and report["num_samples"] == 6
+
+
+@pytest.mark.parametrize(
+    ("overrides", "trainable", "negative"),
+    [
+        (("TRAINER.BIOMEDVR.USE_MOPE", "False"), 150_530, True),  # one shared delta and the gate
+        (("TRAINER.BIOMEDVR.USE_CONFUSION_ATTRIBUTES", "False"), 301_058, False),
+    ],
+)
+def test_table4_ablation_switches(data_root, tmp_path, overrides, trainable, negative):
+    trainer = build(data_root, tmp_path, "BioMedVR", *overrides)
+    assert trainer.num_trainable == trainable
+    assert (trainer.model.negative_bank is not None) == negative
+    scores = trainer.model(torch.rand(2, 3, 192, 192))
+    assert scores.negative.shape == (2, 3) and scores.gate is not None
+    if not negative:
+        assert torch.count_nonzero(scores.negative) == 0

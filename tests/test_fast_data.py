@@ -383,3 +383,26 @@ def test_train_loader_yields_every_image_once_when_smaller_than_a_batch():
     batches = list(loader)
     assert len(loader) == len(batches) == 1
     assert sorted(batches[0]["label"].tolist()) == list(range(10))
+
+
+def test_a_crop_resized_on_tensors_matches_pil_within_two_grey_levels(image_paths):
+    """The fast augmentation resizes each crop as torchvision's RandomResizedCrop does on PIL images."""
+    from trainers.fast_data import resize_crop
+
+    image = Image.open(image_paths[0]).convert("RGB")
+    tensor = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)
+    i, j, h, w = 10, 20, 90, 120
+    ours = resize_crop(tensor[:, i : i + h, j : j + w], 192, "bicubic").int()
+    pil = image.crop((j, i, j + w, i + h)).resize((192, 192), Image.BICUBIC)
+    theirs = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1).int()
+    assert (ours - theirs).abs().max() <= 2
+
+
+def test_an_undecodable_training_image_is_named(tmp_path):
+    from datasets.images import ImageReadError
+    from trainers.fast_data import decode_all, decode_train_image
+
+    broken = tmp_path / "broken_scan.png"
+    broken.write_bytes(b"\x89PNG but not really")
+    with pytest.raises(ImageReadError, match=r"broken_scan\.png"):
+        decode_all([str(broken)], decode_train_image, 192, "bicubic", 2, "Decoding train")
