@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from attributes.generate import (
     write_json_atomic,
 )
 from attributes.generate import main as generate_main
+from tests.conftest import local_http_server
 
 BTMRI = DATASETS["btmri"].classnames
 Reply = tuple[int, str, bytes]  # status, content type, body
@@ -103,14 +104,9 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     state = FakeOpenAI()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with local_http_server(make_handler(state)) as url:
+        state.url = f"{url}/v1"
+        yield state
 
 
 def run(server: FakeOpenAI, set_dir: Path, *extra: str, kind: str = "des") -> int:

@@ -7,11 +7,10 @@ import re
 import socket
 import stat
 import struct
-import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from datasets.download import (
     main,
     safe_extract,
 )
+from tests.conftest import local_http_server
 
 NAME = "BTMRI"
 
@@ -105,14 +105,9 @@ def server() -> Iterator[Server]:
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with local_http_server(Handler) as url:
+        state.base_url = url
+        yield state
 
 
 @pytest.fixture

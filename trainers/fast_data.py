@@ -241,7 +241,7 @@ def _build_image_array(
     array: ImageArray, paths: Sequence[str], size: int, interpolation: str, workers: int
 ) -> np.ndarray:
     os.makedirs(os.path.dirname(array.path), exist_ok=True)
-    temporary = array.path + ".partial.npy"
+    temporary = f"{array.path}.{os.getpid()}.partial.npy"  # parallel runs never share a file
     data = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(len(paths), 3, size, size))
     chunk = 256
     with (
@@ -256,9 +256,9 @@ def _build_image_array(
     data.flush()
     del data
     os.replace(temporary, array.path)
-    with open(array.meta_path + ".tmp", "w") as file:
+    with open(f"{array.meta_path}.{os.getpid()}.tmp", "w") as file:
         json.dump({"key": array.key, "checksum": _file_digest(array.path)}, file)
-    os.replace(array.meta_path + ".tmp", array.meta_path)
+    os.replace(f"{array.meta_path}.{os.getpid()}.tmp", array.meta_path)
     return np.load(array.path, mmap_mode="r")
 
 
