@@ -80,7 +80,7 @@ class Backbone:
             patterns, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups
         )
 
-        def add_patterns(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        def add_patterns(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
             combined = output.unsqueeze(0) + pattern_features.unsqueeze(1).to(output.dtype)
             return combined.flatten(0, 1)
 
