@@ -115,6 +115,7 @@ def test_eval_only_reproduces_the_accuracy(trained, data_root, tmp_path):
         train(data_root, out, flags=("--eval-only", "--model-dir", str(trained), *load))
         assert metrics(out)["accuracy"] == metrics(trained)["accuracy"]
         assert metrics(out)["gate"] == metrics(trained)["gate"]
+        assert metrics(out)["epoch"] == 2
 
 
 def test_same_seed_is_bit_identical_and_resume_after_a_crash_reaches_the_same_parameters(data_root, tmp_path):
@@ -249,4 +250,5 @@ def test_best_val_selects_on_the_validation_split_and_tests_once(data_root, tmp_
     pointer = (tmp_path / "prompt_learner" / "checkpoint").read_text().strip()
     assert pointer == "model.pth.tar-2"  # --resume follows the latest checkpoint, not the best one
     assert output.count("Evaluate on the *val* set") == 2 and output.count("Evaluate on the *test* set") == 1
-    assert metrics(tmp_path)["split"] == "test"
+    best = torch.load(tmp_path / "prompt_learner" / "model-best.pth.tar", weights_only=True)
+    assert metrics(tmp_path)["split"] == "test" and metrics(tmp_path)["epoch"] == best["epoch"]

@@ -75,6 +75,7 @@ class VisualPromptTrainer(TrainerX):
     trains = True  # False: zero-shot, nothing is registered with Dassl
     gated = False  # a learned softmax gate fuses the positive and negative scores
     negative_weight: float | None = None  # s+ - lambda * s- without a gate (zero-shot BioMedVR)
+    loaded_epoch: int | None = None  # the epoch of a checkpoint restored by load_model
 
     def build_prompt(self) -> nn.Module:
         raise NotImplementedError
@@ -338,6 +339,12 @@ class VisualPromptTrainer(TrainerX):
         print(f"* macro_f1: {report['macro_f1']:.1f}%")
         print(f"* ece: {report['ece']:.2f}%")
 
+    def tested_epoch(self) -> int:
+        """The epoch of the evaluated parameters: a loaded checkpoint's, else the last trained one."""
+        if self.loaded_epoch is not None:
+            return self.loaded_epoch
+        return self.epoch + 1 if self.trains else 0
+
     def _write_metrics(self, report: dict, split: str) -> None:
         cfg = self.cfg
         payload = {
@@ -348,7 +355,7 @@ class VisualPromptTrainer(TrainerX):
             "seed": cfg.SEED,
             "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
             "classnames": self.classnames,
-            "epoch": self.epoch + 1 if self.trains else 0,
+            "epoch": self.tested_epoch(),
             "split": split,
             **report,
             "gate": self.gate_values(),
@@ -412,6 +419,7 @@ class VisualPromptTrainer(TrainerX):
             checkpoint = torch.load(path, map_location=self.device, weights_only=True)
             self._check_checkpoint(checkpoint, path, self._models[name])
             self._models[name].load_state_dict(checkpoint["state_dict"])
+            self.loaded_epoch = int(checkpoint["epoch"])
             val = checkpoint.get("val_result")
             print(f"Load {path} to {name} (epoch={checkpoint['epoch']}, val_result={val})")
 
