@@ -24,31 +24,11 @@ from trainers.coop import CoOpCLIP, PromptLearner, build_scheduler, check_coop_c
 CLASSES = list(DEFAULT_CLASSES)
 N_CTX = 4
 
-# train.py with TRAINER.COOP defined and the CoOp trainer registered, whether or not train.py and
-# trainers/config.py do it themselves yet.
-RUNNER = (
-    "import sys, train, trainers.coop\n"
-    "from tests.test_coop import extend_cfg_with_coop\n"
-    "train.extend_cfg = extend_cfg_with_coop\n"
-    "train.main(train.parse_args(sys.argv[1:]))\n"
-)
-
-
-def extend_cfg_with_coop(cfg: CfgNode) -> None:
-    """The project's keys plus the TRAINER.COOP node, added here when trainers/config.py lacks it."""
-    extend_cfg(cfg)
-    if "COOP" not in cfg.TRAINER:
-        coop = cfg.TRAINER.COOP = CfgNode()
-        coop.N_CTX = 4
-        coop.CTX_INIT = "a photo of a"
-        coop.CSC = False
-        coop.CLASS_TOKEN_POSITION = "end"
-
 
 @pytest.fixture
 def cfg() -> CfgNode:
     config = get_cfg_default()
-    extend_cfg_with_coop(config)
+    extend_cfg(config)
     return config
 
 
@@ -116,7 +96,7 @@ def run_train(root: Path, output: Path, *extra: str) -> None:
         "DATASET.NUM_SHOTS", "4", "DATALOADER.NUM_WORKERS", "0",
     ]  # fmt: skip
     done = subprocess.run(
-        [sys.executable, "-c", RUNNER, *args], cwd=REPO, capture_output=True, text=True, timeout=300
+        [sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
