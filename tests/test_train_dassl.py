@@ -148,28 +148,49 @@ def test_base_to_novel(data_root, tmp_path):
     assert metrics(new)["num_samples"] == 16 and metrics(new)["subsample_classes"] == "new"
 
 
-def test_few_shot_script_runs_every_seed_and_skips_finished_ones(data_root, tmp_path):
-    env = {**os.environ, "DATA": data_root, "OUTPUT": str(tmp_path / "output"), "SEEDS": "1 2"}
-    command = [
-        "bash",
-        "scripts/biomedvr/few_shot.sh",
-        "btmri",
-        "2",
-        TINY_BACKBONE,
-        "OPTIM.MAX_EPOCH",
-        "1",
-        "DATALOADER.NUM_WORKERS",
-        "0",
-    ]
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+def script(name: str, env: dict, *args: str) -> subprocess.CompletedProcess:
+    overrides = ("DATALOADER.NUM_WORKERS", "0")
+    result = subprocess.run(
+        ["bash", f"scripts/biomedvr/{name}.sh", *args, *overrides],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_few_shot_script_runs_every_seed_skips_finished_ones_and_evaluates_again(data_root, tmp_path):
+    env = {"DATA": data_root, "OUTPUT": str(tmp_path / "output"), "SEEDS": "1 2"}
+    args = ("btmri", "2", TINY_BACKBONE, "OPTIM.MAX_EPOCH", "1")
+    result = script("few_shot", env, *args)
     experiment = tmp_path / "output" / "btmri" / "shots_2" / "BioMedVR" / "biomedvr-test-tiny"
     assert (experiment / "seed1" / "metrics.json").is_file() and (
         experiment / "seed2" / "metrics.json"
     ).is_file()
-    assert "accuracy" in result.stdout.splitlines()[-1] or "accuracy" in result.stdout
-    again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert again.stdout.count("results exist at") == 2
+    mean = sum(metrics(experiment / f"seed{s}")["accuracy"] for s in (1, 2)) / 2
+    assert f"* accuracy: {mean:.2f}%" in result.stdout
+    assert script("few_shot", env, *args).stdout.count("results exist at") == 2
+    evaluation = script(
+        "eval_fewshot", {**env, "SEEDS": "1", "EVAL_OUTPUT": str(tmp_path / "eval")}, *args[:3]
+    )
+    evaluated = tmp_path / "eval" / "btmri" / "shots_2" / "BioMedVR" / "biomedvr-test-tiny" / "seed1"
+    assert metrics(evaluated)["accuracy"] == metrics(experiment / "seed1")["accuracy"]
+    assert "* accuracy" in evaluation.stdout
+
+
+def test_base2new_script_trains_on_base_and_tests_on_new(data_root, tmp_path):
+    env = {"DATA": data_root, "OUTPUT": str(tmp_path / "output"), "SEEDS": "1", "SHOTS": "2"}
+    result = script("base2new", env, "btmri", TINY_BACKBONE, "OPTIM.MAX_EPOCH", "1")
+    common = Path("btmri", "shots_2", "BioMedVR", "biomedvr-test-tiny", "seed1")
+    base = metrics(tmp_path / "output" / "base2new" / "train_base" / common)
+    new = metrics(tmp_path / "output" / "base2new" / "test_new" / common)
+    assert base["subsample_classes"] == "base" and new["subsample_classes"] == "new"
+    harmonic = 2 * base["accuracy"] * new["accuracy"] / (base["accuracy"] + new["accuracy"])
+    line = f"(base {base['accuracy']:.2f}%, new {new['accuracy']:.2f}%): {harmonic:.2f}%"
+    assert line in result.stdout
 
 
 # ----- clear errors, checked in-process (no training) -----------------------------------------------
