@@ -50,11 +50,11 @@ def build(data_root: str, out: Path, trainer: str, *overrides: str):
 def test_trainer_trains_two_epochs_and_evaluates(data_root, tmp_path, name):
     trainer = build(data_root, tmp_path, name)
     assert trainer.num_trainable == TRAINED[name]
-    before = {k: v.clone() for k, v in trainer.experts.state_dict().items()}
+    before = {k: v.clone() for k, v in trainer.trainable.state_dict().items()}
     trainer.train()
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["trainer"] == name and report["num_samples"] == 12 and report["epoch"] == 2
-    after = trainer.experts.state_dict()
+    after = trainer.trainable.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     saved = torch.load(tmp_path / "prompt_learner" / "model.pth.tar-2", weights_only=True)["state_dict"]
     assert sum(v.numel() for v in saved.values()) == TRAINED[name]

@@ -19,7 +19,8 @@ from yacs.config import CfgNode
 from tests.conftest import REPO, TINY_BACKBONE
 from tools.synthetic_data import DEFAULT_CLASSES, make_dataset
 from trainers.config import extend_cfg
-from trainers.coop import CoOpCLIP, PromptLearner, build_scheduler, check_coop_cfg
+from trainers.coop import CoOpCLIP, PromptLearner, check_coop_cfg
+from trainers.schedule import build_scheduler
 
 CLASSES = list(DEFAULT_CLASSES)
 N_CTX = 4

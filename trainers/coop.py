@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import torch
 from dassl.engine import TRAINER_REGISTRY
-from dassl.optim import build_optimizer
 from open_clip.hf_model import HFTextEncoder
 from open_clip.transformer import text_global_pool
 from torch import nn
 from torch.nn import functional as F
 from yacs.config import CfgNode
 
-from trainers.backbones import Backbone, load_backbone
+from trainers.backbones import Backbone
 from trainers.mope import Scores, autocast, encode_views
 from trainers.reprogram import NoPrompt
-from trainers.schedule import build_scheduler
-from trainers.vr import MODULE_NAME, PRECISIONS, VisualPromptTrainer
+from trainers.vr import VisualPromptTrainer
 
 CLASS_TOKEN_POSITIONS = ("end",)
 PLACEHOLDER = "X"  # stands for one context vector when the context starts random
@@ -158,26 +156,20 @@ class PromptLearner(nn.Module):
 
 
 class CoOpCLIP(nn.Module):
-    """logits = tau * normalize(image) @ normalize(text(prompts)).T with frozen encoders.
-
-    Exposes what ``VisualPromptTrainer`` reads from its experts: ``prompt`` (normalization only),
-    ``gate_logits`` (None) and ``embed``.
-    """
-
-    gate_logits = None
+    """logits = tau * normalize(image) @ normalize(text(prompts)).T with frozen encoders."""
 
     def __init__(
         self, prompt_learner: PromptLearner, backbone: Backbone, autocast_dtype: torch.dtype | None = None
     ) -> None:
         super().__init__()
-        self.prompt = NoPrompt(backbone.mean, backbone.std)
+        self.normalize = NoPrompt(backbone.mean, backbone.std)
         self.prompt_learner = prompt_learner
         self.backbone = backbone
         self.tau = backbone.logit_scale
         self.autocast_dtype = autocast_dtype
 
     def forward(self, images: torch.Tensor) -> Scores:
-        z = encode_views(self.backbone, self.prompt(images), self.autocast_dtype)[0]
+        z = encode_views(self.backbone, self.normalize(images), self.autocast_dtype)[0]
         with autocast(self.autocast_dtype, images.device):
             text = self.prompt_learner()
         logits = self.tau * z @ text.t()
@@ -205,27 +197,7 @@ class CoOp(VisualPromptTrainer):
         super().check_cfg(cfg)
         check_coop_cfg(cfg.TRAINER.COOP)
 
-    def build_model(self) -> None:
-        cfg, coop = self.cfg, self.cfg.TRAINER.COOP
-        self.backbone = load_backbone(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED, self.device)
-        if self.data_image_size() != self.backbone.image_size:
-            raise ValueError(
-                f"INPUT.SIZE {tuple(cfg.INPUT.SIZE)} must equal the image size of {cfg.MODEL.BACKBONE.NAME} "
-                f"({self.backbone.image_size})"
-            )
-        print(f"Building CoOp on {cfg.MODEL.BACKBONE.NAME} (frozen)")
+    def build_classifier(self) -> tuple[nn.Module, nn.Module]:
+        coop = self.cfg.TRAINER.COOP
         learner = PromptLearner(self.backbone, self.classnames, coop.N_CTX, coop.CTX_INIT, coop.CSC)
-        self.model = CoOpCLIP(learner, self.backbone, PRECISIONS[cfg.TRAINER.BIOMEDVR.PREC]).to(self.device)
-        self.experts = self.model
-        self._check_trainable()
-        trained = [name for name, p in self.model.named_parameters() if p.requires_grad]
-        if trained != ["prompt_learner.context.ctx"]:
-            raise RuntimeError(f"CoOp must train the context vectors only, not {trained}")
-        ctx = learner.context.ctx
-        print(f"CoOp trains {' x '.join(map(str, ctx.shape))} = {ctx.numel():,} context values")
-        self.optim = build_optimizer(learner.context, cfg.OPTIM)
-        self.sched = build_scheduler(self.optim, cfg.OPTIM)
-        self.register_model(MODULE_NAME, learner.context, self.optim, self.sched)
-        use_scaler = cfg.TRAINER.BIOMEDVR.PREC == "fp16" and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-        self._history: list[dict] = []
+        return CoOpCLIP(learner, self.backbone, self.autocast_dtype), learner.context

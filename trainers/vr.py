@@ -43,7 +43,7 @@ from trainers.fast_data import (
 )
 from trainers.losses import CS_FORMS, biomedvr_loss
 from trainers.metrics import accuracy, classification_report
-from trainers.mope import MixtureOfPromptExperts, PromptExperts, Scores
+from trainers.mope import MixtureOfPromptExperts, PromptExperts, Scores, gate_weights
 from trainers.reprogram import BorderPrompt, NoPrompt, PaddingPrompt
 from trainers.run_files import append_history, config_hash, write_json
 from trainers.schedule import build_scheduler
@@ -205,6 +205,26 @@ class VisualPromptTrainer(TrainerX):
             backbone.std,
         )
 
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return PRECISIONS[self.cfg.TRAINER.BIOMEDVR.PREC]
+
+    def build_classifier(self) -> tuple[nn.Module, nn.Module]:
+        """The model (images -> Scores) and the module that holds everything it trains."""
+        experts = PromptExperts(self.build_prompt(), gated=self.gated)
+        print("Embedding attributes once with the frozen text encoder")
+        positive, negative = self.build_banks(self.classnames)
+        model = MixtureOfPromptExperts(
+            experts,
+            self.backbone,
+            [bank.to(self.device) for bank in positive],
+            negative.to(self.device) if negative is not None else None,
+            top_k=self.cfg.TRAINER.BIOMEDVR.TOPK,
+            negative_weight=self.negative_weight,
+            autocast_dtype=self.autocast_dtype,
+        )
+        return model, experts
+
     def build_model(self) -> None:
         cfg = self.cfg
         self.backbone = load_backbone(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED, self.device)
@@ -214,34 +234,25 @@ class VisualPromptTrainer(TrainerX):
                 f"({self.backbone.image_size})"
             )
         print(f"Building {type(self).__name__} on {cfg.MODEL.BACKBONE.NAME} (frozen)")
-        experts = PromptExperts(self.build_prompt(), gated=self.gated).to(self.device)
-        print("Embedding attributes once with the frozen text encoder")
-        positive, negative = self.build_banks(self.classnames)
-        self.model = MixtureOfPromptExperts(
-            experts,
-            self.backbone,
-            [bank.to(self.device) for bank in positive],
-            negative.to(self.device) if negative is not None else None,
-            top_k=cfg.TRAINER.BIOMEDVR.TOPK,
-            negative_weight=self.negative_weight,
-            autocast_dtype=PRECISIONS[cfg.TRAINER.BIOMEDVR.PREC],
-        )
-        self.experts = experts
+        self.model, self.trainable = self.build_classifier()
+        self.model.to(self.device)
         self._check_trainable()
         if self.trains:
-            self.optim = build_optimizer(experts, cfg.OPTIM)
+            self.optim = build_optimizer(self.trainable, cfg.OPTIM)
             self.sched = build_scheduler(self.optim, cfg.OPTIM)
-            self.register_model(MODULE_NAME, experts, self.optim, self.sched)
+            self.register_model(MODULE_NAME, self.trainable, self.optim, self.sched)
         use_scaler = cfg.TRAINER.BIOMEDVR.PREC == "fp16" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         self._history: list[dict] = []
 
     def _check_trainable(self) -> None:
-        """Only the experts' patterns and the gate may train; the backbone must be frozen."""
-        trainable = {name: p for name, p in self.experts.named_parameters() if p.requires_grad}
-        frozen_leaks = [name for name, p in self.backbone.model.named_parameters() if p.requires_grad]
-        if frozen_leaks:
-            raise RuntimeError(f"backbone parameters require gradients: {frozen_leaks[:5]}")
+        """Only ``self.trainable`` may train (for BioMedVR: delta+, delta-, w); the backbone is frozen."""
+        trainable = {name: p for name, p in self.trainable.named_parameters() if p.requires_grad}
+        owned = {id(p) for p in trainable.values()}
+        leaks = [name for name, p in self.model.named_parameters() if p.requires_grad and id(p) not in owned]
+        leaks += [name for name, p in self.backbone.model.named_parameters() if p.requires_grad]
+        if leaks:
+            raise RuntimeError(f"parameters outside the trainable state require gradients: {leaks[:5]}")
         if self.trains and not trainable:
             raise RuntimeError(f"{type(self).__name__} has no trainable parameters")
         count = sum(p.numel() for p in trainable.values())
@@ -278,9 +289,10 @@ class VisualPromptTrainer(TrainerX):
         return parts
 
     def gate_values(self) -> dict[str, float] | None:
-        if self.experts.gate_logits is None:
+        gate_logits = getattr(self.trainable, "gate_logits", None)
+        if gate_logits is None:
             return None
-        gate = torch.softmax(self.experts.gate_logits.detach().float(), dim=0).tolist()
+        gate = gate_weights(gate_logits.detach().float()).tolist()
         return {"positive": gate[0], "negative": gate[1]}
 
     def after_epoch(self) -> None:
