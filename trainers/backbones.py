@@ -66,13 +66,17 @@ class Backbone:
                 return module
         return None
 
-    def encode_image_plus_patterns(self, canvas: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
+    def encode_image_plus_patterns(self, canvas: torch.Tensor, patterns: torch.Tensor | None) -> torch.Tensor:
         """Embeddings of canvas[b] + patterns[e] for every (e, b), as [E * B, D], e-major.
+
+        Without patterns, the embeddings of the canvas alone, [B, D].
 
         The first convolution is linear, so conv(c + p) = conv(c) + conv(p) - bias: the canvas and the
         E patterns go through it once each instead of E x B sums, and the rest of the encoder sees
         the E x B combinations. Equal to ``encode_image`` of the sums up to float rounding.
         """
+        if patterns is None:
+            return self.encode_image(canvas)
         conv = self.patch_embedding
         if conv is None:
             return self.encode_image((canvas.unsqueeze(0) + patterns.unsqueeze(1)).flatten(0, 1))

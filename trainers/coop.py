@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from yacs.config import CfgNode
 
 from trainers.backbones import Backbone
-from trainers.mope import Scores, autocast, encode_views
+from trainers.mope import Scores, autocast, encode_prompted
 from trainers.reprogram import NoPrompt
 from trainers.vr import VisualPromptTrainer
 
@@ -169,7 +169,7 @@ class CoOpCLIP(nn.Module):
         self.autocast_dtype = autocast_dtype
 
     def forward(self, images: torch.Tensor) -> Scores:
-        z = encode_views(self.backbone, self.normalize(images), self.autocast_dtype)[0]
+        z = encode_prompted(self.backbone, self.normalize, images, None, self.autocast_dtype)[0]
         with autocast(self.autocast_dtype, images.device):
             text = self.prompt_learner()
         logits = self.tau * z @ text.t()

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from trainers.attribute_bank import AttributeBank, class_scores
 from trainers.backbones import Backbone
-from trainers.reprogram import PaddingPrompt
+from trainers.reprogram import InputPrompt
 
 
 def positive_scores(group_scores: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -37,21 +37,22 @@ def autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.Abst
     return torch.autocast("cuda", dtype=dtype)
 
 
-def encode_views(backbone: Backbone, views: torch.Tensor, autocast_dtype: torch.dtype | None) -> torch.Tensor:
-    """Views [E, B, 3, S, S] through the frozen image encoder in one call -> [E, B, D], L2-normalized."""
-    with autocast(autocast_dtype, views.device):
-        z = backbone.encode_image(views.flatten(0, 1))
-    return F.normalize(z.float(), dim=-1).view(*views.shape[:2], -1)
-
-
-def encode_framed(
-    backbone: Backbone, prompt: PaddingPrompt, images: torch.Tensor, experts: int, dtype: torch.dtype | None
+def encode_prompted(
+    backbone: Backbone,
+    prompt: InputPrompt,
+    images: torch.Tensor,
+    experts: int | None,
+    dtype: torch.dtype | None,
 ) -> torch.Tensor:
-    """``encode_views`` of a padding prompt's views without building them: [E, B, D], L2-normalized."""
+    """Every expert's view of the images through the frozen encoder in one call: [E, B, D], L2-normalized.
+
+    The views are never built: the canvas and the patterns meet after the encoder's first (linear)
+    convolution, which each goes through once.
+    """
     canvas, patterns = prompt.parts(images, experts)
     with autocast(dtype, images.device):
         z = backbone.encode_image_plus_patterns(canvas, patterns)
-    return F.normalize(z.float(), dim=-1).view(experts, images.shape[0], -1)
+    return F.normalize(z.float(), dim=-1).view(-1, images.shape[0], z.shape[-1])
 
 
 @dataclass
@@ -74,7 +75,7 @@ class PromptExperts(nn.Module):
     This is the only module handed to the optimizer and written to checkpoints.
     """
 
-    def __init__(self, prompt: nn.Module, gated: bool, gate_init: Sequence[float] = (1.0, 1.0)):
+    def __init__(self, prompt: InputPrompt, gated: bool, gate_init: Sequence[float] = (1.0, 1.0)):
         super().__init__()
         self.prompt = prompt
         self.gate_logits = nn.Parameter(torch.tensor(list(gate_init), dtype=torch.float32)) if gated else None
@@ -121,10 +122,7 @@ class MixtureOfPromptExperts(nn.Module):
     def forward(self, images: torch.Tensor) -> Scores:
         prompt = self.experts.prompt
         views_needed = prompt.num_experts if self.negative_bank is not None else 1
-        if isinstance(prompt, PaddingPrompt):
-            z = encode_framed(self.backbone, prompt, images, views_needed, self.autocast_dtype)
-        else:
-            z = encode_views(self.backbone, prompt(images, num_experts=views_needed), self.autocast_dtype)
+        z = encode_prompted(self.backbone, prompt, images, views_needed, self.autocast_dtype)
         z_positive, z_negative = z[0], z[-1]
         positive = positive_scores(
             [class_scores(z_positive, bank, self.tau, self.top_k) for bank in self.positive_banks]

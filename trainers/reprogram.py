@@ -47,10 +47,34 @@ class Normalize(nn.Module):
         return torch.addcmul(self.shift, x, self.scale)
 
 
-class PaddingPrompt(nn.Module):
+class InputPrompt(nn.Module):
+    """A prompt in input space: the view of expert e is canvas + pattern_e.
+
+    The canvas is the normalized (and, for a frame, padded) image batch [B, 3, S, S]; the patterns
+    [E, 3, S, S] do not depend on the image (None: the canvas alone, as one view). Keeping the two
+    apart lets the encoder embed the patterns once (``Backbone.encode_image_plus_patterns``).
+    Input: images [B, 3, s, s] in [0, 1]. Output of ``forward``: the views [E, B, 3, S, S].
+    """
+
+    num_experts = 1
+
+    def parts(
+        self, images: torch.Tensor, num_experts: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        raise NotImplementedError
+
+    def forward(self, images: torch.Tensor, num_experts: int | None = None) -> torch.Tensor:
+        canvas, patterns = self.parts(images, num_experts)
+        if patterns is None:
+            return canvas.unsqueeze(0)
+        return canvas.unsqueeze(0) + patterns.unsqueeze(1)
+
+
+class PaddingPrompt(InputPrompt):
     """Eq. 3 and 8: x_e = normalize(pad(x) + sigmoid(delta_e) * M), one delta per expert.
 
-    Input: images [B, 3, s, s] in [0, 1]. Output: [E, B, 3, S, S], one view per expert.
+    Computed as pad(normalize(x)) + M normalize(sigmoid(delta_e)): the two are equal because the
+    frame of pad(x) and the inside of M are zero.
     """
 
     def __init__(
@@ -82,19 +106,6 @@ class PaddingPrompt(nn.Module):
         before, after = self.padding
         return nn.functional.pad(images, (before, after, before, after), value=0.0)
 
-    def patterns(self) -> torch.Tensor:
-        """sigmoid(delta) * M for every expert: [E, 3, S, S], before normalization."""
-        return torch.sigmoid(self.delta) * self.mask
-
-    def forward(self, images: torch.Tensor, num_experts: int | None = None) -> torch.Tensor:
-        """normalize(pad(x) + sigmoid(delta) M), computed as pad(normalize(x)) + M normalize(sigmoid(delta)).
-
-        The two are equal because the frame of pad(x) and the inside of M are zero; this form touches
-        the [E, B, 3, S, S] views once instead of four times.
-        """
-        canvas, patterns = self.parts(images, num_experts)
-        return canvas.unsqueeze(0) + patterns.unsqueeze(1)
-
     def parts(
         self, images: torch.Tensor, num_experts: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,11 +115,8 @@ class PaddingPrompt(nn.Module):
         return canvas, self.normalize(torch.sigmoid(delta)) * self.mask
 
 
-class BorderPrompt(nn.Module):
-    """VP (Bahng et al. 2022): an unconstrained additive pattern on a border of the normalized image.
-
-    Input: images [B, 3, S, S] in [0, 1]. Output: [1, B, 3, S, S].
-    """
+class BorderPrompt(InputPrompt):
+    """VP (Bahng et al. 2022): an unconstrained additive pattern on a border of the normalized image."""
 
     def __init__(self, image_size: int, width: int, mean: Sequence[float], std: Sequence[float]):
         super().__init__()
@@ -117,20 +125,18 @@ class BorderPrompt(nn.Module):
         self.register_buffer("mask", border_mask(image_size, width), persistent=False)
         self.normalize = Normalize(mean, std)
 
-    num_experts = 1
+    def parts(
+        self, images: torch.Tensor, num_experts: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.normalize(images), self.delta * self.mask
 
-    def forward(self, images: torch.Tensor, num_experts: int | None = None) -> torch.Tensor:
-        return (self.normalize(images) + self.delta * self.mask).unsqueeze(0)
 
-
-class NoPrompt(nn.Module):
-    """Zero-shot: the normalized image alone, as a single view [1, B, 3, S, S]."""
-
-    num_experts = 1
+class NoPrompt(InputPrompt):
+    """Zero-shot (and CoOp's image side): the normalized image alone, as a single view."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.normalize = Normalize(mean, std)
 
-    def forward(self, images: torch.Tensor, num_experts: int | None = None) -> torch.Tensor:
-        return self.normalize(images).unsqueeze(0)
+    def parts(self, images: torch.Tensor, num_experts: int | None = None) -> tuple[torch.Tensor, None]:
+        return self.normalize(images), None

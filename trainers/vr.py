@@ -44,7 +44,7 @@ from trainers.fast_data import (
 from trainers.losses import CS_FORMS, biomedvr_loss
 from trainers.metrics import accuracy, classification_report
 from trainers.mope import MixtureOfPromptExperts, PromptExperts, Scores, gate_weights
-from trainers.reprogram import BorderPrompt, NoPrompt, PaddingPrompt
+from trainers.reprogram import BorderPrompt, InputPrompt, NoPrompt, PaddingPrompt
 from trainers.run_files import append_history, config_hash, write_json
 from trainers.schedule import build_scheduler
 
@@ -77,7 +77,7 @@ class VisualPromptTrainer(TrainerX):
     negative_weight: float | None = None  # s+ - lambda * s- without a gate (zero-shot BioMedVR)
     loaded_epoch: int | None = None  # the epoch of a checkpoint restored by load_model
 
-    def build_prompt(self) -> nn.Module:
+    def build_prompt(self) -> InputPrompt:
         raise NotImplementedError
 
     def build_banks(self, classnames: list[str]) -> tuple[list[AttributeBank], AttributeBank | None]:
@@ -473,7 +473,7 @@ class BioMedVR(VisualPromptTrainer):
 
     gated = True
 
-    def build_prompt(self) -> nn.Module:
+    def build_prompt(self) -> InputPrompt:
         return self.padding_prompt(2 if self.cfg.TRAINER.BIOMEDVR.USE_MOPE else 1)
 
     def build_banks(self, classnames):
@@ -492,7 +492,7 @@ class BioMedVR(VisualPromptTrainer):
 class AttrVR(VisualPromptTrainer):
     """One padding expert scored against descriptive and discriminative attributes (Cai et al. 2025)."""
 
-    def build_prompt(self) -> nn.Module:
+    def build_prompt(self) -> InputPrompt:
         return self.padding_prompt(1)
 
     def build_banks(self, classnames):
@@ -503,7 +503,7 @@ class AttrVR(VisualPromptTrainer):
 class AR(VisualPromptTrainer):
     """One padding expert scored against class-name prompts (Chen et al. 2023)."""
 
-    def build_prompt(self) -> nn.Module:
+    def build_prompt(self) -> InputPrompt:
         return self.padding_prompt(1)
 
     def build_banks(self, classnames):
@@ -516,7 +516,7 @@ class VP(VisualPromptTrainer):
 
     uses_frame = False
 
-    def build_prompt(self) -> nn.Module:
+    def build_prompt(self) -> InputPrompt:
         b = self.backbone
         return BorderPrompt(b.image_size, self.cfg.TRAINER.BIOMEDVR.VP_BORDER, b.mean, b.std)
 
@@ -530,7 +530,7 @@ class ZeroShotTrainer(VisualPromptTrainer):
     uses_frame = False
     trains = False
 
-    def build_prompt(self) -> nn.Module:
+    def build_prompt(self) -> InputPrompt:
         return NoPrompt(self.backbone.mean, self.backbone.std)
 
     def train(self) -> None:
