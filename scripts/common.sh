@@ -44,6 +44,13 @@ ensure_dataset() {
   fi
 }
 
+# Everything a job needs before its first run: environment, dataset, and TAG, the backbone's folder name.
+prepare() {
+  ensure_environment
+  ensure_dataset "$1"
+  TAG=$(backbone_tag "$2")
+}
+
 # train.py for one seed unless its results exist (metrics.json); an interrupted run resumes.
 run_seed() {
   local dir=$1; shift
@@ -59,12 +66,10 @@ few_shot() {
   local dataset=${1:?usage: few_shot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]} shots=${2:?SHOTS missing}
   local backbone=${3:-ViT-B/16}
   shift $(($# < 3 ? $# : 3))
-  ensure_environment
-  ensure_dataset "$dataset"
-  local tag batch=()
-  tag=$(backbone_tag "$backbone")
+  prepare "$dataset" "$backbone"
+  local batch=()
   [ "$shots" = 1 ] && batch=(DATALOADER.TRAIN_X.BATCH_SIZE 16)
-  local experiment="$OUTPUT/$dataset/shots_$shots/$METHOD/$tag"
+  local experiment="$OUTPUT/$dataset/shots_$shots/$METHOD/$TAG"
   for seed in $SEEDS; do
     run_seed "$experiment/seed$seed" --seed "$seed" --trainer "$METHOD" \
       --dataset-config-file "configs/datasets/$dataset.yaml" \
@@ -78,11 +83,8 @@ few_shot() {
 zero_shot() {
   local dataset=${1:?usage: zero_shot.sh DATASET [BACKBONE] [KEY VALUE ...]} backbone=${2:-ViT-B/16}
   shift $(($# < 2 ? $# : 2))
-  ensure_environment
-  ensure_dataset "$dataset"
-  local tag experiment
-  tag=$(backbone_tag "$backbone")
-  experiment="$OUTPUT/$dataset/shots_0/$METHOD/$tag"
+  prepare "$dataset" "$backbone"
+  local experiment="$OUTPUT/$dataset/shots_0/$METHOD/$TAG"
   for seed in $SEEDS; do
     run_seed "$experiment/seed$seed" --seed "$seed" --trainer "$METHOD" --eval-only \
       --dataset-config-file "configs/datasets/$dataset.yaml" \
@@ -96,11 +98,9 @@ zero_shot() {
 base2new() {
   local dataset=${1:?usage: base2new.sh DATASET [BACKBONE] [KEY VALUE ...]} backbone=${2:-ViT-B/16}
   shift $(($# < 2 ? $# : 2))
-  ensure_environment
-  ensure_dataset "$dataset"
-  local tag shots=${SHOTS:-16}
-  tag=$(backbone_tag "$backbone")
-  local common="$dataset/shots_$shots/$METHOD/$tag"
+  prepare "$dataset" "$backbone"
+  local shots=${SHOTS:-16}
+  local common="$dataset/shots_$shots/$METHOD/$TAG"
   local args=(--trainer "$METHOD" --dataset-config-file "configs/datasets/$dataset.yaml"
     --config-file "configs/trainers/$METHOD/base_to_novel.yaml"
     MODEL.BACKBONE.NAME "$backbone" DATASET.NUM_SHOTS "$shots")
@@ -120,11 +120,8 @@ eval_fewshot() {
   local dataset=${1:?usage: eval_fewshot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]} shots=${2:?SHOTS missing}
   local backbone=${3:-ViT-B/16}
   shift $(($# < 3 ? $# : 3))
-  ensure_environment
-  ensure_dataset "$dataset"
-  local tag
-  tag=$(backbone_tag "$backbone")
-  local common="$dataset/shots_$shots/$METHOD/$tag"
+  prepare "$dataset" "$backbone"
+  local common="$dataset/shots_$shots/$METHOD/$TAG"
   for seed in $SEEDS; do
     local model_dir="${MODEL_ROOT:-$OUTPUT}/$common/seed$seed"
     [ -d "$model_dir" ] || { echo "[$METHOD] no trained run at $model_dir" >&2; exit 1; }
