@@ -306,13 +306,14 @@ class VisualPromptTrainer(TrainerX):
     # ----- evaluation -----------------------------------------------------------------------------
     @torch.no_grad()
     def test(self, split: str | None = None) -> float:
-        """Evaluate; the final evaluation (``split`` None: TEST.SPLIT) also writes metrics.json."""
-        self.set_model_mode("eval")
+        """Evaluate; the final evaluation (``split`` None: TEST.SPLIT) also writes metrics.json.
+
+        As in Dassl, any split but an available "val" means the test set; run_epoch restores train mode.
+        """
         self.model.eval()
         final = split is None
-        split = split or self.cfg.TEST.SPLIT
-        loader = self.val_loader if split == "val" and self.val_loader is not None else self.test_loader
-        split = "val" if loader is self.val_loader and split == "val" else "test"
+        split = "val" if (split or self.cfg.TEST.SPLIT) == "val" and self.val_loader is not None else "test"
+        loader = self.val_loader if split == "val" else self.test_loader
         print(f"Evaluate on the *{split}* set")
         logits, labels, embeddings = [], [], []
         save_embeddings = final and self.cfg.TRAINER.BIOMEDVR.SAVE_EMBEDDINGS
@@ -323,7 +324,8 @@ class VisualPromptTrainer(TrainerX):
             labels.append(y.cpu())
             if save_embeddings:
                 embeddings.append(scores.embedding.cpu())
-        report = classification_report(torch.cat(logits), torch.cat(labels))
+        labels = torch.cat(labels)
+        report = classification_report(torch.cat(logits), labels)
         self._print_report(report)
         for key in ("accuracy", "error", "macro_f1", "ece"):
             self.write_scalar(f"{split}/{key}", report[key], self.epoch)
@@ -333,10 +335,9 @@ class VisualPromptTrainer(TrainerX):
                 np.savez_compressed(
                     os.path.join(self.output_dir, "embeddings.npz"),
                     embeddings=torch.cat(embeddings).numpy(),
-                    labels=torch.cat(labels).numpy(),
+                    labels=labels.numpy(),
                     classnames=np.array(self.classnames),
                 )
-        self.set_model_mode("train")
         return report["accuracy"]
 
     @staticmethod
