@@ -119,7 +119,6 @@ def mixture(tiny_backbone) -> MixtureOfPromptExperts:
         kind: build_bank(
             [[f"a {kind} attribute number {k} of class {c}" for k in range(4)] for c in range(3)],
             tiny_backbone.encode_text,
-            4,
         )
         for kind in ("des", "dist", "confuse")
     }
