@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Shared logic of the method scripts (scripts/<method>/*.sh), which set METHOD and call one function.
 # Environment: DATA (dataset root, default data), OUTPUT (default output), SEEDS (default "1 2 3"),
-# PYTHON (default python3). Arguments after the backbone are passed to train.py as KEY VALUE overrides.
+# PYTHON (default python3), PRESET (few_shot.sh: configs/trainers/<METHOD>/<PRESET>.yaml instead of
+# few_shot.yaml, results under <METHOD>_<PRESET>; e.g. reference_code).
+# Arguments after the backbone are passed to train.py as KEY VALUE overrides.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -67,14 +69,13 @@ few_shot() {
   local backbone=${3:-ViT-B/16}
   shift $(($# < 3 ? $# : 3))
   prepare "$dataset" "$backbone"
-  local batch=()
-  [ "$shots" = 1 ] && batch=(DATALOADER.TRAIN_X.BATCH_SIZE 16)
-  local experiment="$OUTPUT/$dataset/shots_$shots/$METHOD/$TAG"
+  local config="configs/trainers/$METHOD/${PRESET:-few_shot}.yaml" folder="$METHOD${PRESET:+_$PRESET}"
+  [ -f "$config" ] || { echo "[$METHOD] no preset '$PRESET' for $METHOD: no $config" >&2; exit 1; }
+  local experiment="$OUTPUT/$dataset/shots_$shots/$folder/$TAG"
   for seed in $SEEDS; do
     run_seed "$experiment/seed$seed" --seed "$seed" --trainer "$METHOD" \
-      --dataset-config-file "configs/datasets/$dataset.yaml" \
-      --config-file "configs/trainers/$METHOD/few_shot.yaml" \
-      MODEL.BACKBONE.NAME "$backbone" DATASET.NUM_SHOTS "$shots" "${batch[@]}" "$@"
+      --dataset-config-file "configs/datasets/$dataset.yaml" --config-file "$config" \
+      MODEL.BACKBONE.NAME "$backbone" DATASET.NUM_SHOTS "$shots" "$@"
   done
   "$PY" -m tools.parse_test_res "$experiment"
 }

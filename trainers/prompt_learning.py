@@ -16,6 +16,8 @@ from trainers.text_prompts import CoOpCLIP, PromptLearner, check_coop_cfg
 class PromptLearningTrainer(FrozenCLIPTrainer):
     """Full-size images through the frozen image tower; what trains sits on the text side."""
 
+    drop_last_batch = True  # as CoOp's code trains, through Dassl's loader
+
 
 @TRAINER_REGISTRY.register()
 class CoOp(PromptLearningTrainer):

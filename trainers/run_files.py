@@ -38,3 +38,20 @@ def append_history(path: str, record: dict) -> None:
     """One JSON line per epoch (learning rate, losses, gate values)."""
     with open(path, "a") as file:
         file.write(json.dumps(record) + "\n")
+
+
+def read_history(path: str) -> list[dict]:
+    """The records of history.jsonl, in order."""
+    with open(path) as file:
+        return [json.loads(line) for line in file if line.strip()]
+
+
+def truncate_history(path: str, epochs: int) -> None:
+    """Keep the records of the first ``epochs`` epochs: a run resumed from a checkpoint redoes the rest."""
+    if not os.path.isfile(path):
+        return
+    kept = [record for record in read_history(path) if record["epoch"] <= epochs]
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as file:
+        file.writelines(json.dumps(record) + "\n" for record in kept)
+    os.replace(temporary, path)
