@@ -17,7 +17,7 @@ MAX_TOKENS = 77
 SETS_ROOT = Path(__file__).resolve().parent
 # Words by which a confusion-aware sentence describes a look-alike of its class or contrasts with it.
 LOOK_ALIKE = re.compile(
-    r"\b(?:mimic\w*|resembl\w*|simulat\w*|imitat\w*|masquerad\w*|reminiscent of|similar to"
+    r"\b(?:mimic\w*|resembl\w*|simulat\w*|imitat\w*|masquerad\w*"
     r"|look(?:s|ing|ed)? like|(?:mistaken|misread|misinterpreted|misclassified) (?:for|as)"
     r"|confused with|pass(?:es|ing)? (?:for|as)|taken for)\b",
     re.IGNORECASE,
@@ -256,10 +256,14 @@ def sentence_issue(sentence: str) -> str | None:
     return None
 
 
+def _words(sentence: str) -> str:
+    """`sentence` without punctuation, normalized like a class name."""
+    return normalize_key(re.sub(r"[^\w\s]", " ", sentence))
+
+
 def names_class(sentence: str, classname: str) -> bool:
     """Whether `sentence` names `classname` (as `normalize_key` writes both; plural accepted)."""
-    words = normalize_key(re.sub(r"[^\w\s]", " ", sentence))
-    return re.search(rf"\b{re.escape(normalize_key(classname))}(?:e?s)?\b", words) is not None
+    return re.search(rf"\b{re.escape(normalize_key(classname))}(?:e?s)?\b", _words(sentence)) is not None
 
 
 def direction_issue(sentence: str, classname: str, classnames: Sequence[str]) -> str | None:
@@ -270,7 +274,7 @@ def direction_issue(sentence: str, classname: str, classnames: Sequence[str]) ->
     the dataset's other `classnames`.
     """
     own = normalize_key(classname)
-    like_own = re.search(rf"\blike (?:an? |the )?{re.escape(own)}", normalize_key(sentence))
+    like_own = re.search(rf"\blike (?:an? |the )?{re.escape(own)}\b", _words(sentence))
     found = LOOK_ALIKE.search(sentence) or like_own
     if found:
         return f"describes a look-alike of its class ({found.group(0)!r})"
