@@ -236,7 +236,10 @@ def test_augmented_batches_are_reproducible_per_epoch_and_in_range():
     again = [batch["img"] for batch in FastTrainLoader(images, range(6), batch_size=4, size=32, seed=7)]
     loader.set_epoch(1)
     later = [batch["img"] for batch in loader]
-    assert len(first) == 1 and first[0].shape == (4, 3, 32, 32) and first[0].dtype == torch.float32
+    assert [batch.shape[0] for batch in first] == [4, 2]  # the last, incomplete batch is kept
+    assert first[0].shape == (4, 3, 32, 32) and first[0].dtype == torch.float32
+    dassl_rule = FastTrainLoader(images, range(6), batch_size=4, size=32, seed=7, drop_last=True)
+    assert len(dassl_rule) == 1 and [batch["img"].shape[0] for batch in dassl_rule] == [4]
     assert first[0].min() >= 0 and first[0].max() <= 1
     torch.testing.assert_close(first[0], again[0], rtol=0, atol=0)
     assert not torch.equal(first[0], later[0])
