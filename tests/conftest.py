@@ -6,8 +6,10 @@ import contextlib
 import importlib.util
 import os
 import random
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -34,6 +36,19 @@ def pytest_configure(config: pytest.Config) -> None:
             "CI=true and Dassl is not installed, so the Dassl tests would be skipped: "
             "scripts/setup.sh could not install it (see its output)"
         )
+
+
+def run_bash(args: Sequence[str], env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """``bash args`` in the repository with PYTHON set to this interpreter, so the scripts never fall
+    back to ``python3`` from PATH (and ``scripts/setup.sh`` never installs into another Python)."""
+    return subprocess.run(
+        ["bash", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHON": sys.executable, **(env or {})},
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
 
 
 def seed_everything(seed: int) -> None:
