@@ -106,8 +106,13 @@ class VisualPromptTrainer(TrainerX):
             )
 
     # ----- data -----------------------------------------------------------------------------------
+    @classmethod
+    def image_size(cls, cfg) -> int:
+        """The side of the images this trainer decodes: INPUT_SIZE inside a frame, else INPUT.SIZE."""
+        return cfg.TRAINER.BIOMEDVR.INPUT_SIZE if cls.uses_frame else cfg.INPUT.SIZE[0]
+
     def data_image_size(self) -> int:
-        return self.cfg.TRAINER.BIOMEDVR.INPUT_SIZE if self.uses_frame else self.cfg.INPUT.SIZE[0]
+        return self.image_size(self.cfg)
 
     def build_data_loader(self) -> None:
         cfg, size = self.cfg, self.data_image_size()
@@ -128,9 +133,8 @@ class VisualPromptTrainer(TrainerX):
 
     def _image_cache_dir(self) -> str:
         layout = getattr(self.dm.dataset, "layout", None)
-        if layout is not None and os.access(layout.dataset_dir, os.W_OK):
-            return os.path.join(layout.fewshot_dir, "image_cache")
-        return os.path.join(self.cfg.OUTPUT_DIR, "image_cache")
+        shared = layout.shared_image_cache_dir if layout is not None else None
+        return shared or os.path.join(self.cfg.OUTPUT_DIR, "image_cache")
 
     def _use_fast_loaders(self, size: int, augment: bool, interpolation: str) -> None:
         cfg, dataset = self.cfg, self.dm.dataset
