@@ -151,3 +151,17 @@ eval_fewshot() {
   done
   report "${EVAL_OUTPUT:-output_eval}/$common"
 }
+
+# reproduce_*.sh GRID [tools.sweep flags]: a named grid of configs/sweeps/grids.yaml through tools.sweep,
+# narrowed by METHODS, DATASETS, BACKBONE, SHOTS and SWEEP_SEEDS (the caller's SEEDS, if it set them).
+sweep_grid() {
+  local args=(--grid "$1" --data "$DATA" --output "$OUTPUT"); shift
+  ensure_environment
+  if [ -n "${METHODS:-}" ]; then args+=(--methods $METHODS); fi
+  if [ -n "${DATASETS:-}" ]; then args+=(--datasets $DATASETS); fi
+  if [ -n "${BACKBONE:-}" ]; then args+=(--backbones "$BACKBONE"); fi
+  if [ -n "${SHOTS:-}" ]; then args+=(--shots $SHOTS); fi
+  if [ -n "${SWEEP_SEEDS:-}" ]; then args+=(--seeds $SWEEP_SEEDS); fi
+  if [ "${OVERWRITE:-0}" = 1 ]; then args+=(--overwrite); fi
+  "$PY" -m tools.sweep "${args[@]}" "$@"
+}

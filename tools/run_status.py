@@ -66,11 +66,18 @@ class RunStatus:
         return "\n".join(lines)
 
 
+class CallError(ValueError):
+    """train.py would refuse these arguments (an unknown key, a value of the wrong type, ...)."""
+
+
 def would_be_config(train_args: Sequence[str]) -> CfgNode:
     """The config train.py would run with these arguments (Dassl defaults, our keys, files, overrides)."""
     import train
 
-    return train.setup_cfg(train.parse_args(list(train_args)))
+    try:
+        return train.setup_cfg(train.parse_args(list(train_args)))
+    except (ValueError, KeyError, AssertionError, OSError) as error:
+        raise CallError(f"train.py {' '.join(train_args)}\nis refused: {error}") from error
 
 
 def output_dir_of(train_args: Sequence[str]) -> str:
@@ -155,7 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--overwrite", action="store_true", help="delete a conflicting run folder")
     args = parser.parse_args(own)
-    status = status_of_call(train_args)
+    try:
+        status = status_of_call(train_args)
+    except CallError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFLICT
     if status.state == CONFLICT:
         if not args.overwrite:
             print(status.describe(), file=sys.stderr)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import yaml
 
-from tools.run_status import ABSENT, CONFLICT, DONE, RESUMABLE, RunStatus, run_status
+from tools.run_status import ABSENT, CONFLICT, DONE, RESUMABLE, CallError, RunStatus, run_status
 from tools.sweep_executors import (
     Outcome,
     SlurmRunner,
@@ -151,23 +151,20 @@ def report_failures(outcomes: Sequence[Outcome], argv: Sequence[str]) -> None:
             print("    " + tail.replace("\n", "\n    "), file=sys.stderr)
     names = [outcome.name for outcome in failed if not outcome.name.startswith("prepare ")]
     if names:
-        rerun = [*_without_only(argv), "--only", *names]
-        print(f"\nTo rerun only these: python -m tools.sweep {shlex.join(rerun)}", file=sys.stderr)
+        print(f"\nTo rerun only these: {sweep_command(argv, '--only', *names)}", file=sys.stderr)
 
 
-def _without_only(argv: Sequence[str]) -> list[str]:
-    """The command line without its ``--only`` patterns (flags and overrides kept in place)."""
+def sweep_command(argv: Sequence[str], *extra: str) -> str:
+    """This command line without its ``--only`` patterns, with ``extra`` flags before the overrides."""
+    flags, overrides = split_overrides(argv)
     kept, skipping = [], False
-    for token in argv:
+    for token in flags:
         if token == "--only":
             skipping = True
-            continue
-        if skipping and not token.startswith("--") and not CONFIG_KEY.match(token):
-            continue
-        skipping = False
-        kept.append(token)
-    flags, overrides = split_overrides(kept)
-    return [*flags, *overrides]
+        elif not (skipping and not token.startswith("--")):
+            skipping = False
+            kept.append(token)
+    return "python -m tools.sweep " + shlex.join([*kept, *extra, *overrides])
 
 
 def show_results(grid: Grid, output: str) -> None:
@@ -233,7 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GridError as error:
         print(f"tools.sweep: {error}", file=sys.stderr)
         return 2
-    states, configs = job_states(jobs)
+    try:
+        states, configs = job_states(jobs)
+    except CallError as error:
+        print(f"tools.sweep: {error}", file=sys.stderr)
+        return 2
     print_plan(states, verbose=args.dry_run)
     conflicts = [item for item in states if item.state == CONFLICT]
     if conflicts and not args.overwrite:
@@ -274,8 +275,7 @@ def run(
             f"({job_ids(submitted)}); each job's log is job.log in its run folder."
         )
         if args.no_wait:
-            command = shlex.join([*argv, "--dry-run"])
-            print(f"Follow with squeue; count what is done with: python -m tools.sweep {command}")
+            print(f"Follow with squeue; count what is done with: {sweep_command(argv, '--dry-run')}")
             return None
         return runner.wait(prepare, prepared, "prepare", args.poll) + runner.wait(
             tasks, submitted, "jobs", args.poll

@@ -127,20 +127,18 @@ class Progress:
 
     label: str
     total: int
-    stream: IO[str] = field(default=sys.stderr)
+    stream: IO[str] = field(default_factory=lambda: sys.stderr)
     last: str = ""
 
     def show(self, running: int, done: int, failed: int, final: bool = False) -> None:
         pending = self.total - running - done - failed
         line = f"[sweep] {self.label}: {pending} pending, {running} running, {done} done, {failed} failed"
-        if line == self.last and not final:
-            return
-        self.last = line
-        if self.stream.isatty():
-            self.stream.write("\r" + line + ("\n" if final else ""))
-        elif line != getattr(self, "_printed", None):
-            self.stream.write(line + "\n")
-            self._printed = line
+        tty = self.stream.isatty()
+        if line != self.last:
+            self.last = line
+            self.stream.write("\r" + line if tty else line + "\n")
+        if final and tty:
+            self.stream.write("\n")
         self.stream.flush()
 
 
@@ -217,15 +215,16 @@ class SlurmSettings:
     prepare_time_min: int = 60
 
     def parameters(self, prepare: bool) -> dict[str, Any]:
-        """submitit parameters for the prepare jobs (CPU only) or the train jobs."""
+        """submitit parameters for the prepare jobs (no GPU) or the train jobs."""
         params: dict[str, Any] = {
             "name": "biomedvr-prepare" if prepare else "biomedvr",
             "timeout_min": self.prepare_time_min if prepare else self.time_min,
-            "gpus_per_node": 0 if prepare else self.gpus,
             "cpus_per_task": self.cpus,
             "slurm_array_parallelism": self.array_parallelism,
             "slurm_setup": [f"export PYTHONPATH={shlex.quote(str(REPO))}${{PYTHONPATH:+:$PYTHONPATH}}"],
         }
+        if not prepare and self.gpus:
+            params["gpus_per_node"] = self.gpus
         if self.mem_gb is not None:
             params["mem_gb"] = self.mem_gb
         if self.partition:
@@ -272,6 +271,7 @@ class SlurmRunner:
         self.executor = submitit.AutoExecutor(folder=os.path.join(folder, "%j"), cluster="slurm")
 
     def submit(self, tasks: Sequence[Any], prepare: bool, after: Sequence[Any] = ()) -> list[Any]:
+        """Submit tasks as one array; submit the prepare tasks first (parameters carry over)."""
         params = self.settings.parameters(prepare)
         if after:
             params["slurm_dependency"] = "afterok:" + ":".join(sorted({str(j.job_id) for j in after}))
