@@ -327,6 +327,7 @@ def test_slurm_submission_is_two_arrays_with_the_settings_and_the_scripts_jobs(
     assert "#SBATCH --array=0-3%2" in train and "#SBATCH --time=45" in train
     assert "#SBATCH --gpus-per-node=1" in train and "--gpus-per-node" not in prepare
     assert "#SBATCH --dependency=afterok:4242" in train  # the jobs wait for the shared caches
+    assert "#SBATCH --kill-on-invalid-dep=yes" in train  # and are dropped when preparing failed
     submitted = [
         pickle.loads(path.read_bytes()).args[0].job
         for path in (output / ".sweep" / "submitit").glob("4243_*/*_submitted.pkl")
@@ -338,7 +339,11 @@ def test_slurm_submission_is_two_arrays_with_the_settings_and_the_scripts_jobs(
 def slurm_is_up() -> str:
     if shutil.which("sbatch") is None:
         return "sbatch is not on PATH (no SLURM here; ../shared/slurm/one-node.sh start brings one up)"
-    if subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0:
+    try:
+        up = subprocess.run(["sinfo", "-h"], capture_output=True, timeout=30).returncode == 0
+    except subprocess.TimeoutExpired:
+        up = False
+    if not up:
         return "sbatch is present but sinfo fails (no running SLURM controller)"
     return ""
 

@@ -277,9 +277,13 @@ def run(
         if args.no_wait:
             print(f"Follow with squeue; count what is done with: {sweep_command(argv, '--dry-run')}")
             return None
-        return runner.wait(prepare, prepared, "prepare", args.poll) + runner.wait(
-            tasks, submitted, "jobs", args.poll
-        )
+        outcomes = runner.wait(prepare, prepared, "prepare", args.poll)
+        if any(not outcome.ok for outcome in outcomes):
+            for job in submitted:
+                job.cancel(check=False)
+            print("A prepare job failed: the train jobs were cancelled.", file=sys.stderr)
+            return outcomes
+        return outcomes + runner.wait(tasks, submitted, "jobs", args.poll)
     outcomes = run_inline(prepare, "prepare")
     if any(not outcome.ok for outcome in outcomes):
         return outcomes

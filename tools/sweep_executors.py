@@ -273,8 +273,9 @@ class SlurmRunner:
     def submit(self, tasks: Sequence[Any], prepare: bool, after: Sequence[Any] = ()) -> list[Any]:
         """Submit tasks as one array; submit the prepare tasks first (parameters carry over)."""
         params = self.settings.parameters(prepare)
-        if after:
+        if after:  # the train array starts when every prepare job succeeded, and is dropped if one failed
             params["slurm_dependency"] = "afterok:" + ":".join(sorted({str(j.job_id) for j in after}))
+            params["slurm_additional_parameters"] = {"kill-on-invalid-dep": "yes"}
         self.executor.update_parameters(**params)
         return list(self.executor.map_array(run_task, list(tasks))) if tasks else []
 
@@ -289,7 +290,7 @@ class SlurmRunner:
                     continue
                 if job.done():
                     outcomes[index] = _submitit_outcome(tasks[index], job)
-                elif job.state == "RUNNING":
+                elif job.paths.stdout.exists():  # started (read from its log: sacct may be disabled)
                     running += 1
             finished = list(outcomes.values())
             final = len(outcomes) == len(jobs)
