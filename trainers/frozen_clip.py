@@ -97,8 +97,13 @@ class FrozenCLIPTrainer(TrainerX):
             )
 
     # ----- data -----------------------------------------------------------------------------------
+    @classmethod
+    def image_size(cls, cfg: CfgNode) -> int:
+        """The side of the images this trainer decodes (known from the config alone, for sweeps)."""
+        return cfg.INPUT.SIZE[0]
+
     def data_image_size(self) -> int:
-        return self.cfg.INPUT.SIZE[0]
+        return self.image_size(self.cfg)
 
     @property
     def train_batch_size(self) -> int:
@@ -140,9 +145,8 @@ class FrozenCLIPTrainer(TrainerX):
 
     def _image_cache_dir(self) -> str:
         layout = getattr(self.dm.dataset, "layout", None)
-        if layout is not None and os.access(layout.dataset_dir, os.W_OK):
-            return os.path.join(layout.fewshot_dir, "image_cache")
-        return os.path.join(self.cfg.OUTPUT_DIR, "image_cache")
+        shared = layout.shared_image_cache_dir if layout is not None else None
+        return shared or os.path.join(self.cfg.OUTPUT_DIR, "image_cache")
 
     def _use_fast_loaders(self, size: int, augment: bool, interpolation: str) -> None:
         cfg, dataset = self.cfg, self.dm.dataset

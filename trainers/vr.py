@@ -57,8 +57,10 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
                 f"got {vr.ATTRIBUTE_SAMPLING!r}"
             )
 
-    def data_image_size(self) -> int:
-        return self.cfg.TRAINER.BIOMEDVR.INPUT_SIZE if self.uses_frame else super().data_image_size()
+    @classmethod
+    def image_size(cls, cfg: CfgNode) -> int:
+        """INPUT_SIZE inside a frame, else INPUT.SIZE."""
+        return cfg.TRAINER.BIOMEDVR.INPUT_SIZE if cls.uses_frame else super().image_size(cfg)
 
     def check_image_size(self) -> None:
         """A framed image is smaller than the backbone's input (checked by the padding prompt)."""
