@@ -68,7 +68,7 @@ def test_table1_expands_to_every_method_dataset_and_seed_in_the_scripts_folders(
     assert "--eval-only" in zero.steps[0]
 
 
-def test_zero_shot_runs_once_over_shots_one_shot_uses_batch_16_and_overrides_come_last(tmp_path):
+def test_zero_shot_runs_once_over_shots_and_overrides_come_last(tmp_path):
     grid = Grid(methods=("ZeroshotCLIP", "AR"), datasets=("busi",), shots=(1, 4), seeds=(1,))
     grid = replace(grid, overrides=("OPTIM.MAX_EPOCH", "5"))
     jobs = expand(grid, str(tmp_path), str(tmp_path))
@@ -77,7 +77,7 @@ def test_zero_shot_runs_once_over_shots_one_shot_uses_batch_16_and_overrides_com
         "busi/shots_1/AR/vit_b16/seed1",
         "busi/shots_4/AR/vit_b16/seed1",
     ]
-    assert jobs[1].steps[0][-4:] == ("DATALOADER.TRAIN_X.BATCH_SIZE", "16", "OPTIM.MAX_EPOCH", "5")
+    assert jobs[1].steps[0][-4:] == ("DATASET.NUM_SHOTS", "1", "OPTIM.MAX_EPOCH", "5")  # paper: batch 512
 
 
 def test_base2new_job_trains_on_base_then_tests_new_from_that_run(tmp_path):

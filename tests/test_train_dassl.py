@@ -218,7 +218,7 @@ def test_fast_and_dassl_loaders_give_the_same_test_logits(trained, data_root, tm
     """One checkpoint evaluated through the uint8 image cache and through Dassl's PIL loaders."""
     logits = {}
     for fast in ("True", "False"):
-        trainer = build(data_root, tmp_path / fast, "TRAINER.BIOMEDVR.FAST_DATA", fast)
+        trainer = build(data_root, tmp_path / fast, "TRAINER.COMMON.FAST_DATA", fast)
         trainer.load_model(str(trained), epoch=2)
         logits[fast] = fused_test_logits(trainer)
     assert logits["True"].shape == (32, 4)
