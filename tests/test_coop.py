@@ -16,13 +16,14 @@ pytest.importorskip("dassl", reason="Dassl not installed")
 from dassl.config import get_cfg_default
 from yacs.config import CfgNode
 
+from datasets.catalog import CATALOG
 from tests.conftest import REPO, TINY_BACKBONE
-from tools.synthetic_data import DEFAULT_CLASSES, make_dataset
+from tools.synthetic_data import make_dataset
 from trainers.config import extend_cfg
 from trainers.coop import CoOpCLIP, PromptLearner, check_coop_cfg
 from trainers.schedule import build_scheduler
 
-CLASSES = list(DEFAULT_CLASSES)
+CLASSES = list(CATALOG["btmri"].classnames)
 N_CTX = 4
 
 

@@ -30,12 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.download import ARCHIVES
+from datasets.catalog import CATALOG
 from tools.parse_test_res import SEED_FOLDER, harmonic_mean, newest_log
 
 # The 11 benchmark datasets in the benchmark's order, as config names, with their table headers.
-DATASETS = tuple(archive.config_name for archive in ARCHIVES.values())
-DATASET_LABELS = {archive.config_name: archive.name for archive in ARCHIVES.values()} | {"covid": "COVID"}
+DATASETS = tuple(CATALOG)
 METHOD_ORDER = ("ZeroshotCLIP", "AttrVR_ZS", "BioMedVR_ZS", "CoOp", "VP", "AR", "AttrVR", "BioMedVR")
 FEW_SHOT, BASE, NEW = "few_shot", "train_base", "test_new"
 AVG = "avg"
@@ -220,7 +219,8 @@ def dataset_order(datasets: Iterable[str]) -> list[str]:
 
 
 def dataset_label(dataset: str) -> str:
-    return DATASET_LABELS.get(dataset, dataset)
+    entry = CATALOG.get(dataset)
+    return entry.label if entry else dataset
 
 
 def lacking_note(lacking: dict[str, list[str]]) -> list[str]:

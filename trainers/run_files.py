@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from typing import Any
+
+from datasets.atomic import write_json
+
+__all__ = ["RUN_SPECIFIC_KEYS", "append_history", "config_hash", "write_json"]
 
 # Keys that differ between runs of one experiment and are left out of its config hash.
 RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT")
@@ -22,16 +25,6 @@ def config_hash(cfg: Any) -> str:
             target = target[part]
         target[leaf] = None
     return hashlib.sha256(clone.dump().encode()).hexdigest()[:12]
-
-
-def write_json(path: str, payload: dict) -> None:
-    """Write JSON atomically (a temporary file renamed into place)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temporary = path + ".tmp"
-    with open(temporary, "w") as file:
-        json.dump(payload, file, indent=2)
-        file.write("\n")
-    os.replace(temporary, path)
 
 
 def append_history(path: str, record: dict) -> None:
