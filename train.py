@@ -12,7 +12,8 @@ from dassl.utils import collect_env_info, set_random_seed, setup_logger
 import datasets.biomed  # noqa: F401  (registers the eleven datasets)
 import trainers.coop  # registers CoOp
 import trainers.vr  # noqa: F401  (registers the VR trainers)
-from trainers.config import extend_cfg
+from trainers.backbones import BackboneError, fetch_weights
+from trainers.config import extend_cfg, fit_workers
 
 
 def reset_cfg(cfg, args: argparse.Namespace) -> None:
@@ -49,12 +50,17 @@ def setup_cfg(args: argparse.Namespace):
         cfg.merge_from_file(args.config_file)
     reset_cfg(cfg, args)
     cfg.merge_from_list(args.opts)
+    fit_workers(cfg)
     cfg.freeze()
     return cfg
 
 
 def main(args: argparse.Namespace) -> None:
     cfg = setup_cfg(args)
+    try:  # before the run folder, the config dump and any data: a bad backbone ends the run at once
+        fetch_weights(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED)
+    except BackboneError as error:
+        raise SystemExit(f"error: {error}") from None
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)

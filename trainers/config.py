@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from yacs.config import CfgNode as CN
 
 
@@ -57,3 +59,16 @@ def extend_cfg(cfg: CN) -> None:
     coop.CSC = False
     # Where the class name goes; only "end" ("<context> <classname>.") is implemented.
     coop.CLASS_TOKEN_POSITION = "end"
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def fit_workers(cfg: CN) -> None:
+    """DATALOADER.NUM_WORKERS no larger than the available CPUs (more only makes torch warn and wait)."""
+    cpus = available_cpus()
+    if cpus < cfg.DATALOADER.NUM_WORKERS:
+        print(f"DATALOADER.NUM_WORKERS {cfg.DATALOADER.NUM_WORKERS} lowered to {cpus}, the CPUs available")
+        cfg.DATALOADER.NUM_WORKERS = cpus

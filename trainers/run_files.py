@@ -11,7 +11,7 @@ from datasets.atomic import write_json
 __all__ = ["RUN_SPECIFIC_KEYS", "append_history", "config_hash", "write_json"]
 
 # Keys that differ between runs of one experiment and are left out of its config hash.
-RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT")
+RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT", "DATALOADER.NUM_WORKERS")
 
 
 def config_hash(cfg: Any) -> str:
