@@ -6,6 +6,9 @@ import os
 
 from yacs.config import CfgNode as CN
 
+# TRAINER.BIOMEDVR.INPUT_SIZE's default, also assumed for checkpoints that do not record theirs.
+DEFAULT_INPUT_SIZE = 192
+
 
 def extend_cfg(cfg: CN) -> None:
     """Add the keys of this project's datasets and trainers to a Dassl default config."""
@@ -19,7 +22,7 @@ def extend_cfg(cfg: CN) -> None:
 
     vr = cfg.TRAINER.BIOMEDVR = CN()
     # Side of the image inside the frame; the backbone's size minus twice the frame width (224 - 2*16).
-    vr.INPUT_SIZE = 192
+    vr.INPUT_SIZE = DEFAULT_INPUT_SIZE
     # Attribute set: a folder name under attributes/ or a path to a folder of <dataset>_<kind>.json.
     vr.ATTRIBUTE_SET = "curated"
     # Sentences used per class and kind (the first NUM_ATTR of the file, so runs are deterministic).
