@@ -14,6 +14,7 @@ import trainers.prompt_learning  # registers the prompt-learning trainers
 import trainers.vr  # noqa: F401  (registers the VR trainers)
 from trainers.backbones import BackboneError, fetch_weights
 from trainers.config import extend_cfg, fit_workers
+from trainers.run_lock import RunLockedError, output_lock
 
 
 def reset_cfg(cfg, args: argparse.Namespace) -> None:
@@ -61,6 +62,15 @@ def main(args: argparse.Namespace) -> None:
         fetch_weights(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED)
     except BackboneError as error:
         raise SystemExit(f"error: {error}") from None
+    try:
+        with output_lock(cfg.OUTPUT_DIR):
+            run(cfg, args)
+    except RunLockedError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def run(cfg, args: argparse.Namespace) -> None:
+    """The run itself: log, config dump, trainer, then training or evaluation."""
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)

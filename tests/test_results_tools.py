@@ -397,7 +397,7 @@ def test_figures_cli_renders_every_figure(tree: Path, tmp_path: Path, capsys) ->
 
 
 def test_experts_frame_is_grey_inside(tree: Path) -> None:
-    checkpoint = figures.latest_checkpoint(tree / "btmri/shots_16/BioMedVR/vit_b16/seed1")
+    checkpoint = figures.run_checkpoint(tree / "btmri/shots_16/BioMedVR/vit_b16/seed1")
     assert checkpoint is not None and checkpoint.name == "model.pth.tar-5"
     delta, gate, inner_size = figures.load_prompt(checkpoint)
     assert inner_size == 192  # no input_size recorded: the config default

@@ -13,7 +13,7 @@ import argparse
 import functools
 import json
 import math
-import pickle
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,6 +37,7 @@ from tools.results import (
     parse_run_path,
     shots_table,
 )
+from trainers.checkpoints import MODULE_NAME, CheckpointError, read_checkpoint, resolve_checkpoint
 from trainers.config import DEFAULT_INPUT_SIZE
 from trainers.metrics import Reliability, calibration_error
 from trainers.mope import gate_weights
@@ -114,14 +115,13 @@ def plot_accuracy_vs_shots(
 
 
 # ----- experts --------------------------------------------------------------------------------------
-def latest_checkpoint(folder: Path) -> Path | None:
-    """``prompt_learner/model.pth.tar-<E>`` with the largest E, else ``model-best.pth.tar``, else None."""
-    directory = folder / "prompt_learner"
-    numbered = [path for path in directory.glob("model.pth.tar-*") if path.name.rsplit("-", 1)[1].isdigit()]
-    if numbered:
-        return max(numbered, key=lambda path: int(path.name.rsplit("-", 1)[1]))
-    best = directory / "model-best.pth.tar"
-    return best if best.is_file() else None
+def run_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint an evaluation of the run uses (trainers/checkpoints.py), or None."""
+    try:
+        path = resolve_checkpoint(str(folder / MODULE_NAME))
+    except CheckpointError:
+        return None
+    return Path(path) if path is not None and os.path.isfile(path) else None
 
 
 def load_prompt(path: Path) -> tuple[torch.Tensor, torch.Tensor | None, int]:
@@ -131,11 +131,11 @@ def load_prompt(path: Path) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     for checkpoints that do not).
     """
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = read_checkpoint(str(path))
         state = checkpoint["state_dict"]
         delta = state["prompt.delta"].float()
         inner_size = int(checkpoint.get("input_size", DEFAULT_INPUT_SIZE))
-    except (OSError, RuntimeError, KeyError, TypeError, AttributeError, pickle.UnpicklingError) as error:
+    except (CheckpointError, KeyError, TypeError, AttributeError, ValueError) as error:
         raise SkipFigure(f"cannot read prompt.delta from {path}: {error}") from error
     gate = state.get("gate_logits")
     return delta, None if gate is None else gate.float(), inner_size
@@ -150,9 +150,9 @@ def expert_images(delta: torch.Tensor, inner_size: int) -> np.ndarray:
 
 def plot_experts(run: Run, out: Path) -> list[Path]:
     """The learned delta+ and delta- of one run, side by side."""
-    path = latest_checkpoint(run.path)
+    path = run_checkpoint(run.path)
     if path is None:
-        raise SkipFigure(f"no prompt_learner/model.pth.tar-* in {run.path}")
+        raise SkipFigure(f"no {MODULE_NAME}/model.pth.tar-* in {run.path}")
     delta, gate_logits, inner_size = load_prompt(path)
     if delta.ndim != 4 or delta.shape[0] < 2 or delta.shape[1] != 3 or delta.shape[-1] <= inner_size:
         raise SkipFigure(f"prompt.delta of {path} is {tuple(delta.shape)}, not two frame experts")
@@ -356,7 +356,7 @@ def figure_jobs(runs: Sequence[Run], args: argparse.Namespace) -> list[tuple[str
             functools.partial(plot_accuracy_vs_shots, runs, out, args.backbone, args.dataset),
         )
     ]
-    experts = [run for run in chosen if run.trainer == PROPOSED and latest_checkpoint(run.path) is not None]
+    experts = [run for run in chosen if run.trainer == PROPOSED and run_checkpoint(run.path) is not None]
     for run in experts if args.all_experts else experts[:1]:
         jobs.append(
             (f"experts_{run.dataset}_{run.trainer}_seed{run.seed}", functools.partial(plot_experts, run, out))
