@@ -292,16 +292,16 @@ def test_best_val_selects_on_the_validation_split_and_tests_once(data_root, tmp_
 # ----- checkpoints that do not fit the run, locks, untrained runs ------------------------------------
 
 
-def fake_checkpoint(trainer, folder: Path, **changes) -> Path:
-    """A checkpoint of ``trainer``'s own state, pointed to, with some recorded facts changed."""
+def fake_checkpoint(built, folder: Path, **changes) -> Path:
+    """A checkpoint of a built trainer's own state, pointed to, with some recorded facts changed."""
     state = {
-        "state_dict": trainer.trainable.state_dict(),
+        "state_dict": built.trainable.state_dict(),
         "epoch": 1,
-        "optimizer": trainer.optim.state_dict(),
-        "scheduler": trainer.sched.state_dict(),
-        "classnames": trainer.classnames,
-        "trainer": type(trainer).__name__,
-        "max_epoch": trainer.cfg.OPTIM.MAX_EPOCH,
+        "optimizer": built.optim.state_dict(),
+        "scheduler": built.sched.state_dict(),
+        "classnames": built.classnames,
+        "trainer": type(built).__name__,
+        "max_epoch": built.cfg.OPTIM.MAX_EPOCH,
         **changes,
     }
     path = folder / "prompt_learner" / "model.pth.tar-1"
@@ -321,7 +321,7 @@ def attrvr(data_root, tmp_path_factory):
     [
         ({"trainer": "AR"}, "was trained by AR, but this run is AttrVR"),
         ({"classnames": ["a", "b", "c", "d"]}, "was trained on 4 classes (a, b, c, d)"),
-        ({"max_epoch": 400}, "was trained with OPTIM.MAX_EPOCH 400"),
+        ({"max_epoch": 7}, "was trained with OPTIM.MAX_EPOCH 7"),
     ],
 )
 def test_resume_refuses_a_checkpoint_that_does_not_fit(attrvr, tmp_path, changes, message):
