@@ -29,7 +29,7 @@ from attributes.files import (
     check_attributes,
     read_attribute_file,
 )
-from trainers.run_files import write_json
+from datasets.atomic import write_json
 
 TIMEOUT_S = 60.0
 

@@ -139,8 +139,9 @@ def train_args(run_dir: Path, *overrides: str) -> list[str]:
 
 def fake_run(run_dir: Path, *overrides: str, finished: bool = True, config: bool = True) -> None:
     """A run folder as train.py leaves it (config.yaml; metrics.json or a checkpoint), without training."""
+    from datasets.atomic import write_json
     from tools.run_status import would_be_config
-    from trainers.run_files import config_hash, write_config, write_json
+    from trainers.run_files import config_hash, write_config
 
     cfg = would_be_config(train_args(run_dir, *overrides))
     if config:
