@@ -6,6 +6,8 @@ import contextlib
 import importlib.util
 import os
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,3 +60,11 @@ def local_http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+def run_train_py(*args: str) -> None:
+    """Run train.py with ``args`` from the repository root; on failure, show the end of its output."""
+    done = subprocess.run(
+        [sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

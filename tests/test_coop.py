@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from yacs.config import CfgNode
 
-from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
+from tests.conftest import REPO, TINY_BACKBONE, requires_dassl, run_train_py
 from tools.synthetic_data import DEFAULT_CLASSES, make_dataset
 from trainers.config import extend_cfg
 from trainers.schedule import build_scheduler
@@ -104,10 +102,7 @@ def run_train(root: Path, output: Path, *extra: str) -> None:
         "MODEL.BACKBONE.NAME", TINY_BACKBONE, "OPTIM.MAX_EPOCH", "1",
         "DATASET.NUM_SHOTS", "4", "DATALOADER.NUM_WORKERS", "0",
     ]  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_train_py(*args)
 
 
 @requires_dassl

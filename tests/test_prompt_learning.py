@@ -9,14 +9,12 @@ through train.py and Dassl (under BiomedCoOp's trainer names), evaluate, re-eval
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
+from tests.conftest import TINY_BACKBONE, requires_dassl, run_train_py
 from tests.hf_text_tower import tiny_biomedclip
 from tools.synthetic_data import DEFAULT_CLASSES, make_dataset
 from trainers.aliases import resolve_trainer_alias
@@ -105,7 +103,6 @@ def test_unsupported_biomedcoop_models_are_named():
 
 
 # ----- end to end through train.py and Dassl ---------------------------------------------------------
-CONFIG = {"CoCoOp": "CoCoOp", "BiomedCoOp": "BiomedCoOp", "KgCoOp": "KgCoOp", "ProGrad": "ProGrad"}
 TRAINABLE = {"CoCoOp": N_CTX * WIDTH + META_NET, "BiomedCoOp": N_CTX * WIDTH, "KgCoOp": N_CTX * WIDTH}
 TRAINABLE["ProGrad"] = N_CTX * WIDTH
 LOSS_PARTS = {"CoCoOp": set(), "BiomedCoOp": {"ce", "sccm", "kdsp", "kept_prompts"}}
@@ -124,19 +121,16 @@ def train_py(data_root: Path, output: Path, trainer: str, *extra: str) -> None:
     args = [
         "--root", str(data_root), "--seed", "1", "--trainer", trainer,
         "--dataset-config-file", "configs/datasets/btmri.yaml",
-        "--config-file", f"configs/trainers/{CONFIG[method]}/base_to_novel.yaml",
+        "--config-file", f"configs/trainers/{method}/base_to_novel.yaml",
         "--output-dir", str(output), *extra,
         "MODEL.BACKBONE.NAME", TINY_BACKBONE, "OPTIM.MAX_EPOCH", "1", "DATASET.NUM_SHOTS", "2",
         "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "4",
     ]  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_train_py(*args)
 
 
 @requires_dassl
-@pytest.mark.parametrize("method", sorted(CONFIG))
+@pytest.mark.parametrize("method", sorted(TRAINABLE))
 def test_trains_evaluates_and_runs_base_to_novel(data_root, tmp_path, method):
     base = tmp_path / "base"
     train_py(data_root, base, f"{method}_CLIP", "DATASET.SUBSAMPLE_CLASSES", "base")
@@ -209,3 +203,43 @@ def test_biomedcoop_style_trainer_files_load_unchanged(tmp_path, capsys, method)
     trainer_class = TRAINER_REGISTRY.get(method)
     trainer_class.check_cfg(object.__new__(trainer_class), cfg)
     assert "INPUT.TRANSFORMS ['random_resized_crop', 'normalize'] is not used" in capsys.readouterr().out
+
+
+HF_WIDTH = 48  # the text width of tests/hf_text_tower.py
+HF_TRAINABLE = {"CoOp": N_CTX * HF_WIDTH, "KgCoOp": N_CTX * HF_WIDTH, "ProGrad": N_CTX * HF_WIDTH}
+HF_TRAINABLE |= {"BiomedCoOp": N_CTX * HF_WIDTH}
+HF_TRAINABLE["CoCoOp"] = N_CTX * HF_WIDTH + EMBED * 2 + 2 + 2 * HF_WIDTH + HF_WIDTH
+
+
+@requires_dassl
+@pytest.mark.parametrize("method", sorted(HF_TRAINABLE))
+def test_trains_with_the_biomedclip_style_text_tower(data_root, tmp_path, monkeypatch, method):
+    """Each method trains and tests in Dassl with the HF-style (BiomedCLIP) text tower, in process."""
+    from dassl.engine import build_trainer
+    from dassl.utils import set_random_seed
+
+    import train as train_module
+    import trainers.frozen_clip
+    from trainers.backbones import load_backbone
+
+    def biomedclip_style(*args, **kwargs):
+        return tiny_biomedclip(load_backbone(TINY_BACKBONE))
+
+    monkeypatch.setattr(trainers.frozen_clip, "load_backbone", biomedclip_style)
+    config = f"configs/trainers/{method}/few_shot.yaml"
+    args = train_module.parse_args(
+        [
+            "--root", str(data_root), "--seed", "1", "--output-dir", str(tmp_path), "--trainer", method,
+            "--dataset-config-file", "configs/datasets/btmri.yaml", "--config-file", config,
+            "OPTIM.MAX_EPOCH", "1", "DATASET.NUM_SHOTS", "2", "DATALOADER.NUM_WORKERS", "0",
+        ]
+    )  # fmt: skip
+    set_random_seed(1)
+    trainer = build_trainer(train_module.setup_cfg(args))
+    assert trainer.num_trainable == HF_TRAINABLE[method]
+    before = {key: value.clone() for key, value in trainer.trainable.state_dict().items()}
+    trainer.train()
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["trainer"] == method and metrics["num_samples"] == 16
+    after = trainer.trainable.state_dict()
+    assert any(not torch.equal(before[key], after[key]) for key in before)
