@@ -13,12 +13,11 @@ METHODS=${METHODS:-"ZeroshotCLIP AttrVR_ZS BioMedVR_ZS CoOp CoCoOp BiomedCoOp VP
 declare -A FOLDER=([ZeroshotCLIP]=zeroshot [AttrVR_ZS]=attrvr_zs [BioMedVR_ZS]=biomedvr_zs [CoOp]=coop
   [CoCoOp]=cocoop [BiomedCoOp]=biomedcoop [KgCoOp]=kgcoop [ProGrad]=prograd
   [VP]=vp [AR]=ar [AttrVR]=attrvr [BioMedVR]=biomedvr)
-declare -A ON_PROMPT_BACKBONE=([CoOp]=1 [CoCoOp]=1 [BiomedCoOp]=1 [KgCoOp]=1 [ProGrad]=1)
 for dataset in $DATASETS; do
   for method in $METHODS; do
     script=scripts/${FOLDER[$method]}
     backbone=$BACKBONE
-    [ -n "${ON_PROMPT_BACKBONE[$method]:-}" ] && backbone=$PROMPT_BACKBONE
+    case $method in CoOp | CoCoOp | KgCoOp | ProGrad | BiomedCoOp) backbone=$PROMPT_BACKBONE ;; esac
     if [ -f "$script/zero_shot.sh" ]; then
       bash "$script/zero_shot.sh" "$dataset" "$backbone"
     else
