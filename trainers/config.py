@@ -26,7 +26,8 @@ def extend_cfg(cfg: CN) -> None:
     common.FAST_DATA = True
     # Random-resized-crop and flip of training images; False centre-crops them (for debugging).
     common.AUGMENT = True
-    # Prompt templates for class-name scoring (AR, VP, zero-shot CLIP); several are averaged.
+    # Class-name prompt templates (AR, VP, zero-shot CLIP; KgCoOp's and ProGrad's hand-crafted
+    # class embeddings); several are averaged.
     common.TEMPLATES = ["a photo of a {}."]
     # Save L2-normalized test embeddings to embeddings.npz (for t-SNE figures).
     common.SAVE_EMBEDDINGS = False
