@@ -14,6 +14,7 @@ import trainers.prompt_learning  # registers the prompt-learning trainers
 import trainers.vr  # noqa: F401  (registers the VR trainers)
 from trainers.aliases import resolve_trainer_alias
 from trainers.config import extend_cfg
+from trainers.run_files import write_config
 
 
 def reset_cfg(cfg, args: argparse.Namespace) -> None:
@@ -81,6 +82,7 @@ def main(args: argparse.Namespace) -> None:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
     setup_logger(cfg.OUTPUT_DIR)
+    write_config(cfg.OUTPUT_DIR, cfg)
     if torch.cuda.is_available() and cfg.USE_CUDA:
         torch.backends.cudnn.benchmark = True
     print("** Arguments **")

@@ -43,6 +43,13 @@ class DatasetLayout:
     def fewshot_dir(self) -> str:
         return os.path.join(self.dataset_dir, "split_fewshot")
 
+    @property
+    def shared_image_cache_dir(self) -> str | None:
+        """Where the eval image arrays of every run are cached (None: the dataset folder is read-only)."""
+        if not os.access(self.dataset_dir, os.W_OK):
+            return None
+        return os.path.join(self.fewshot_dir, "image_cache")
+
 
 def _read_or_create_split(layout: DatasetLayout, create: bool) -> dict[str, list[Item]]:
     if os.path.isfile(layout.split_path):

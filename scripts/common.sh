@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Shared logic of the method scripts (scripts/<method>/*.sh), which set METHOD and call one function.
 # Environment: DATA (dataset root, default data), OUTPUT (default output), SEEDS (default "1 2 3"),
-# PYTHON (default python3). Arguments after the backbone are passed to train.py as KEY VALUE overrides.
+# PYTHON (default python3), PRESET (few_shot.sh: configs/trainers/<METHOD>/<PRESET>.yaml instead of
+# few_shot.yaml, results under <METHOD>_<PRESET>; e.g. reference_code), OVERWRITE=1 (replace runs made
+# with other settings). Arguments after the backbone are passed to train.py as KEY VALUE overrides.
+# SWEEP_PLAN=1 (tools/sweep_grid.py) prints each train.py call instead of running it, so a sweep runs
+# exactly what the scripts run.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -46,19 +50,36 @@ ensure_dataset() {
 
 # Everything a job needs before its first run: environment, dataset, and TAG, the backbone's folder name.
 prepare() {
-  ensure_environment
-  ensure_dataset "$1"
+  if [ -z "${SWEEP_PLAN:-}" ]; then
+    ensure_environment
+    ensure_dataset "$1"
+  fi
   TAG=$(backbone_tag "$2")
 }
 
-# train.py for one seed unless its results exist (metrics.json); an interrupted run resumes.
+# train.py for one seed, as tools/run_status.py decides: skipped when a run with the same config
+# finished there, resumed when it was interrupted, refused (naming the keys) when the run there had
+# other settings, unless OVERWRITE=1.
 run_seed() {
   local dir=$1; shift
-  if [ -f "$dir/metrics.json" ]; then
-    echo "[$METHOD] results exist at $dir (skipping this seed)"
+  local args=(--root "$DATA" --output-dir "$dir" "$@") state=0
+  if [ -n "${SWEEP_PLAN:-}" ]; then
+    printf 'train.py'; printf '\0%s' "${args[@]}"; printf '\n'
     return
   fi
-  "$PY" train.py --root "$DATA" --output-dir "$dir" "$@"
+  local overwrite=()
+  [ "${OVERWRITE:-0}" = 1 ] && overwrite=(--overwrite)
+  "$PY" -m tools.run_status "${overwrite[@]}" -- "${args[@]}" || state=$?
+  case $state in
+    0) "$PY" train.py "${args[@]}" ;;
+    3) ;;
+    *) exit "$state" ;;
+  esac
+}
+
+# The mean ± std of an experiment's seeds (nothing in a sweep's plan).
+report() {
+  [ -n "${SWEEP_PLAN:-}" ] || "$PY" -m tools.parse_test_res "$@"
 }
 
 # few_shot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]
@@ -67,16 +88,15 @@ few_shot() {
   local backbone=${3:-ViT-B/16}
   shift $(($# < 3 ? $# : 3))
   prepare "$dataset" "$backbone"
-  local batch=()
-  [ "$shots" = 1 ] && batch=(DATALOADER.TRAIN_X.BATCH_SIZE 16)
-  local experiment="$OUTPUT/$dataset/shots_$shots/$METHOD/$TAG"
+  local config="configs/trainers/$METHOD/${PRESET:-few_shot}.yaml" folder="$METHOD${PRESET:+_$PRESET}"
+  [ -f "$config" ] || { echo "[$METHOD] no preset '$PRESET' for $METHOD: no $config" >&2; exit 1; }
+  local experiment="$OUTPUT/$dataset/shots_$shots/$folder/$TAG"
   for seed in $SEEDS; do
     run_seed "$experiment/seed$seed" --seed "$seed" --trainer "$METHOD" \
-      --dataset-config-file "configs/datasets/$dataset.yaml" \
-      --config-file "configs/trainers/$METHOD/few_shot.yaml" \
-      MODEL.BACKBONE.NAME "$backbone" DATASET.NUM_SHOTS "$shots" "${batch[@]}" "$@"
+      --dataset-config-file "configs/datasets/$dataset.yaml" --config-file "$config" \
+      MODEL.BACKBONE.NAME "$backbone" DATASET.NUM_SHOTS "$shots" "$@"
   done
-  "$PY" -m tools.parse_test_res "$experiment"
+  report "$experiment"
 }
 
 # zero_shot.sh DATASET [BACKBONE] [KEY VALUE ...]: evaluation only, written under shots_0.
@@ -91,7 +111,7 @@ zero_shot() {
       --config-file "configs/trainers/$METHOD/zero_shot.yaml" \
       MODEL.BACKBONE.NAME "$backbone" "$@"
   done
-  "$PY" -m tools.parse_test_res "$experiment"
+  report "$experiment"
 }
 
 # base2new.sh DATASET [BACKBONE] [KEY VALUE ...]: train on base classes, evaluate on new classes.
@@ -110,7 +130,7 @@ base2new() {
     run_seed "$OUTPUT/base2new/test_new/$common/seed$seed" --seed "$seed" --eval-only \
       --model-dir "$train_dir" "${args[@]}" DATASET.SUBSAMPLE_CLASSES new "$@"
   done
-  "$PY" -m tools.parse_test_res "$OUTPUT/base2new/train_base/$common" --harmonic-with \
+  report "$OUTPUT/base2new/train_base/$common" --harmonic-with \
     "$OUTPUT/base2new/test_new/$common"
 }
 
@@ -130,5 +150,19 @@ eval_fewshot() {
       --config-file "configs/trainers/$METHOD/few_shot.yaml" \
       MODEL.BACKBONE.NAME "$backbone" DATASET.NUM_SHOTS "$shots" "$@"
   done
-  "$PY" -m tools.parse_test_res "${EVAL_OUTPUT:-output_eval}/$common"
+  report "${EVAL_OUTPUT:-output_eval}/$common"
+}
+
+# reproduce_*.sh GRID [tools.sweep flags]: a named grid of configs/sweeps/grids.yaml through tools.sweep,
+# narrowed by METHODS, DATASETS, BACKBONE, SHOTS and SWEEP_SEEDS (the caller's SEEDS, if it set them).
+sweep_grid() {
+  local args=(--grid "$1" --data "$DATA" --output "$OUTPUT"); shift
+  ensure_environment
+  if [ -n "${METHODS:-}" ]; then args+=(--methods $METHODS); fi
+  if [ -n "${DATASETS:-}" ]; then args+=(--datasets $DATASETS); fi
+  if [ -n "${BACKBONE:-}" ]; then args+=(--backbones "$BACKBONE"); fi
+  if [ -n "${SHOTS:-}" ]; then args+=(--shots $SHOTS); fi
+  if [ -n "${SWEEP_SEEDS:-}" ]; then args+=(--seeds $SWEEP_SEEDS); fi
+  if [ "${OVERWRITE:-0}" = 1 ]; then args+=(--overwrite); fi
+  "$PY" -m tools.sweep "${args[@]}" "$@"
 }

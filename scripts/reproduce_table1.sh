@@ -1,28 +1,9 @@
 #!/usr/bin/env bash
-# Table 1: every method on the 11 datasets, 3 seeds, SHOTS (default 16) shots, then the table.
-# Needs a GPU and the data (DATA, default data). As in the paper, the prompt-learning rows run on
-# BiomedCLIP and the others on ViT-B/16; BACKBONE=... runs every row on that backbone. METHODS and
-# DATASETS may be narrowed, e.g. METHODS="BioMedVR CoOp" DATASETS="btmri busi" bash scripts/reproduce_table1.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-SHOTS=${SHOTS:-16}
-PROMPT_BACKBONE=${BACKBONE:-BiomedCLIP}
-BACKBONE=${BACKBONE:-ViT-B/16}
-DATASETS=${DATASETS:-"btmri busi chmnist covid ctkidney dermamnist kneexray kvasir lungcolon octmnist retina"}
-METHODS=${METHODS:-"ZeroshotCLIP AttrVR_ZS BioMedVR_ZS CoOp CoCoOp BiomedCoOp VP AR AttrVR BioMedVR"}
-declare -A FOLDER=([ZeroshotCLIP]=zeroshot [AttrVR_ZS]=attrvr_zs [BioMedVR_ZS]=biomedvr_zs [CoOp]=coop
-  [CoCoOp]=cocoop [BiomedCoOp]=biomedcoop [KgCoOp]=kgcoop [ProGrad]=prograd
-  [VP]=vp [AR]=ar [AttrVR]=attrvr [BioMedVR]=biomedvr)
-for dataset in $DATASETS; do
-  for method in $METHODS; do
-    script=scripts/${FOLDER[$method]}
-    backbone=$BACKBONE
-    case $method in CoOp | CoCoOp | KgCoOp | ProGrad | BiomedCoOp) backbone=$PROMPT_BACKBONE ;; esac
-    if [ -f "$script/zero_shot.sh" ]; then
-      bash "$script/zero_shot.sh" "$dataset" "$backbone"
-    else
-      bash "$script/few_shot.sh" "$dataset" "$SHOTS" "$backbone"
-    fi
-  done
-done
-python3 -m tools.results "${OUTPUT:-output}" --shots "$SHOTS" --format md
+# Table 1: every method on the 11 datasets, 3 seeds, 16 shots (the table1 grid of
+# configs/sweeps/grids.yaml) through tools.sweep, then the table. Needs a GPU and the data (DATA,
+# default data; missing datasets are downloaded). METHODS, DATASETS, BACKBONE, SHOTS and SEEDS narrow
+# it, e.g. METHODS="BioMedVR CoOp" DATASETS="btmri busi" bash scripts/reproduce_table1.sh; arguments go
+# to tools.sweep, e.g. --executor slurm --partition gpu, or --gpus 0,1 --per-gpu 2, or --dry-run.
+METHOD=table1 SWEEP_SEEDS=${SEEDS:-}
+source "$(dirname "$0")/common.sh"
+sweep_grid table1 "$@"

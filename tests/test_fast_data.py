@@ -119,7 +119,6 @@ def mixture(tiny_backbone) -> MixtureOfPromptExperts:
         kind: build_bank(
             [[f"a {kind} attribute number {k} of class {c}" for k in range(4)] for c in range(3)],
             tiny_backbone.encode_text,
-            4,
         )
         for kind in ("des", "dist", "confuse")
     }
@@ -237,10 +236,24 @@ def test_augmented_batches_are_reproducible_per_epoch_and_in_range():
     again = [batch["img"] for batch in FastTrainLoader(images, range(6), batch_size=4, size=32, seed=7)]
     loader.set_epoch(1)
     later = [batch["img"] for batch in loader]
-    assert len(first) == 1 and first[0].shape == (4, 3, 32, 32) and first[0].dtype == torch.float32
+    assert [batch.shape[0] for batch in first] == [4, 2]  # the last, incomplete batch is kept
+    assert first[0].shape == (4, 3, 32, 32) and first[0].dtype == torch.float32
+    dassl_rule = FastTrainLoader(images, range(6), batch_size=4, size=32, seed=7, drop_last=True)
+    assert len(dassl_rule) == 1 and [batch["img"].shape[0] for batch in dassl_rule] == [4]
     assert first[0].min() >= 0 and first[0].max() <= 1
     torch.testing.assert_close(first[0], again[0], rtol=0, atol=0)
     assert not torch.equal(first[0], later[0])
+
+
+@pytest.mark.parametrize("augment", [True, False], ids=["augmented", "centre-cropped"])
+def test_white_and_black_pixels_become_exactly_one_and_zero(augment):
+    """ToTensor's scale: uint8 255 is 1.0 and 0 is 0.0, whatever the crop and resize (up or down)."""
+    sizes = [(40, 50), (96, 40), (64, 33), (32, 32)]
+    images = [torch.full((3, h, w), 255 * (k % 2), dtype=torch.uint8) for k, (h, w) in enumerate(sizes)]
+    loader = FastTrainLoader(images, range(len(images)), batch_size=4, size=32, seed=0, augment=augment)
+    (batch,) = list(loader)
+    expected = (batch["label"] % 2).float().view(-1, 1, 1, 1).expand(-1, 3, 32, 32)
+    torch.testing.assert_close(batch["img"], expected, rtol=0, atol=0)
 
 
 def test_about_half_of_the_crops_are_flipped():
@@ -311,6 +324,24 @@ def test_cache_is_reused_until_the_split_file_changes(cache, capsys):
     np.testing.assert_array_equal(open_cache(), first)
     assert decoder.calls == 2 * built
     assert "out of date" in capsys.readouterr().out
+
+
+def test_cache_of_other_images_with_the_same_count_and_labels_is_rebuilt(image_paths, square_paths, tmp_path):
+    """Base-to-novel: the ``new`` test images must not be served from the ``base`` images' cache."""
+    split = tmp_path / "split.json"
+    split.write_text("{}")
+    labels = [0, 1, 2]
+
+    def open_cache(paths: list[str]) -> np.ndarray:
+        return np.array(
+            open_image_array(str(tmp_path / "cache"), "test", paths, labels, 64, "bicubic", str(split))
+        )
+
+    first, second = open_cache(image_paths[:3]), open_cache(square_paths)
+    expected = np.stack([decode_eval_image(path, 64).numpy() for path in square_paths])
+    np.testing.assert_array_equal(second, expected)
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(open_cache(image_paths[:3]), first)
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])

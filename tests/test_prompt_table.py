@@ -69,21 +69,20 @@ def serve(body: bytes | None, requested: list[str] | None = None) -> type[BaseHT
 
 def test_fetch_converts_the_published_file_to_json(tmp_path, capsys):
     requested: list[str] = []
-    out = tmp_path / "prompts.json"
+    out = tmp_path / "biomedcoop_prompts.json"
     with local_http_server(serve(SOURCE.encode(), requested)) as url:
-        assert main(["biomedcoop", "--base-url", f"{url}/repo/", "--out", str(out)]) == 0
+        assert main(["biomedcoop", "--base-url", f"{url}/repo/", "--root", str(tmp_path)]) == 0
     assert requested == [f"/repo/{BIOMEDCOOP_FILE}"]
     assert json.loads(out.read_text()) == TABLE
     assert "2 classes, 2 to 2 sentences each" in capsys.readouterr().out
 
 
 def test_fetch_failure_names_the_url_and_writes_nothing(tmp_path, capsys):
-    out = tmp_path / "prompts.json"
     with local_http_server(serve(None)) as url:
-        assert main(["biomedcoop", "--base-url", url, "--out", str(out)]) == 1
+        assert main(["biomedcoop", "--base-url", url, "--root", str(tmp_path)]) == 1
     error = capsys.readouterr().err
     assert f"{url}/{BIOMEDCOOP_FILE}: HTTP 404" in error and "PROMPTS curated" in error
-    assert not out.exists()
+    assert not list(tmp_path.iterdir())
 
 
 def test_ensembles_from_a_json_table_match_class_names(tmp_path):

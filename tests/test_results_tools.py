@@ -323,6 +323,31 @@ def test_base_to_new(runs: list[results.Run]) -> None:
     assert cell_text(text, "AttrVR", "BUSI HM") == "–"
 
 
+def bold_test_table(incomplete_mean: float) -> results.Table:
+    """One column: complete cells 80.0 and 75.0, and an incomplete (``*``) Avg. of ``incomplete_mean``."""
+    means = {"BioMedVR": (80.0, True), "AttrVR": (75.0, True), "VP": (incomplete_mean, False)}
+    cells = {
+        (method, results.AVG): results.Entry(
+            method, "vit_b16", results.AVG, 16, results.Cell(mean, 1.0, 3, complete)
+        )
+        for method, (mean, complete) in means.items()
+    }
+    return results.Table("t", "Test", [results.AVG], ["Avg."], list(means), cells)
+
+
+def test_an_incomplete_average_tied_with_the_best_is_not_bold() -> None:
+    text = results.format_table_markdown(bold_test_table(80.0))
+    assert cell_text(text, "BioMedVR", "Avg.") == "**80.0 ± 1.0**"
+    assert cell_text(text, "VP", "Avg.") == "80.0 ± 1.0*"
+
+
+def test_an_incomplete_average_above_the_best_leaves_the_bold_on_the_best_complete_cell() -> None:
+    text = results.format_table_markdown(bold_test_table(90.0))
+    assert cell_text(text, "BioMedVR", "Avg.") == "**80.0 ± 1.0**"
+    assert cell_text(text, "AttrVR", "Avg.") == "75.0 ± 1.0"
+    assert cell_text(text, "VP", "Avg.") == "90.0 ± 1.0*"
+
+
 def test_csv_sections_parse(tree: Path, capsys) -> None:
     assert results.main([str(tree), "--format", "csv"]) == 0
     sections = {}

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
-from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
+from tests.conftest import REPO, TINY_BACKBONE, requires_dassl, run_bash
 from tools.synthetic_data import make_dataset
+from trainers.metrics import accuracy, classification_report
+from trainers.mope import Scores
 
 pytestmark = requires_dassl
 
@@ -109,6 +111,70 @@ def test_training_writes_log_metrics_history_and_a_small_checkpoint(trained):
     assert state["scheduler"]["last_epoch"] == 2  # the cosine schedule was stepped every epoch
 
 
+@torch.no_grad()
+def scores_outside_the_trainer(
+    model_dir: Path, classnames: list[str], data_root: str
+) -> tuple[Scores, torch.Tensor]:
+    """Scores of the test split under the epoch-2 checkpoint of ``model_dir``, and the labels.
+
+    The model is assembled from its parts with the config defaults (curated attributes, NUM_ATTR 20,
+    TOPK 3, INPUT_SIZE 192); the test images are read from the split file with the reference transform.
+    """
+    from trainers.attribute_bank import load_attribute_bank
+    from trainers.backbones import load_backbone
+    from trainers.fast_data import pil_transforms
+    from trainers.mope import MixtureOfPromptExperts, PromptExperts
+    from trainers.reprogram import PaddingPrompt
+
+    backbone = load_backbone(TINY_BACKBONE)
+    banks = {
+        kind: load_attribute_bank("curated", "BTMRI", kind, classnames, backbone.encode_text, 20)
+        for kind in ("des", "dist", "confuse")
+    }
+    experts = PromptExperts(
+        PaddingPrompt(2, backbone.image_size, 192, backbone.mean, backbone.std), gated=True
+    )
+    experts.load_state_dict(checkpoint(model_dir, 2)["state_dict"])
+    model = MixtureOfPromptExperts(
+        experts, backbone, [banks["des"], banks["dist"]], banks["confuse"], 3
+    ).eval()
+    dataset = Path(data_root) / "BTMRI"
+    test = json.loads((dataset / "split_BTMRI.json").read_text())["test"]
+    assert [classnames[label] for _, label, _ in test] == [name for _, _, name in test]
+    transform = pil_transforms(192, train=False)
+    images = torch.stack(
+        [transform(Image.open(dataset / "BTMRI" / path).convert("RGB")) for path, _, _ in test]
+    )
+    return model(images), torch.tensor([label for _, label, _ in test])
+
+
+def test_metrics_json_scores_the_fused_logits(trained, data_root, tmp_path):
+    """metrics.json holds the metrics of g+ s+ + g- s- on the test images (Eq. 12), not of s+ or s- alone.
+
+    Training drives g+ to nearly 1 on the tiny model, where fused and s+ agree, so the trained
+    checkpoint is also evaluated with its gate set to w = (0, 0), where the three predictions differ.
+    """
+    equal_gate = tmp_path / "equal_gate"
+    state = checkpoint(trained, 2)
+    state["state_dict"]["gate_logits"] = torch.zeros(2)
+    (equal_gate / "prompt_learner").mkdir(parents=True)
+    torch.save(state, equal_gate / "prompt_learner" / "model.pth.tar-2")
+    evaluated = tmp_path / "evaluated"
+    train(data_root, evaluated, flags=("--eval-only", "--model-dir", str(equal_gate), "--load-epoch", "2"))
+    for run, model_dir in ((evaluated, equal_gate), (trained, trained)):
+        report = metrics(run)
+        scores, labels = scores_outside_the_trainer(model_dir, report["classnames"], data_root)
+        correct = (scores.fused.argmax(dim=-1) == labels).sum().item()
+        assert report["num_samples"] == labels.numel()
+        assert report["accuracy"] == pytest.approx(100 * correct / labels.numel())
+        expected = classification_report(scores.fused, labels)
+        assert report["macro_f1"] == pytest.approx(expected["macro_f1"])
+        assert report["ece"] == pytest.approx(expected["ece"], abs=1e-4)
+        if run is evaluated:  # the check has power here: neither expert alone has the fused accuracy
+            experts = (scores.positive, scores.negative)
+            assert all(accuracy(expert, labels) != report["accuracy"] for expert in experts)
+
+
 def test_eval_only_reproduces_the_accuracy(trained, data_root, tmp_path):
     for load in (["--load-epoch", "2"], []):
         out = tmp_path / ("epoch" if load else "latest")
@@ -139,6 +205,27 @@ def test_dassl_loaders_path_trains_too(data_root, tmp_path):
     assert metrics(tmp_path / "slow")["num_samples"] == 32
 
 
+@torch.no_grad()
+def fused_test_logits(trainer) -> torch.Tensor:
+    """The fused logits of the trainer's test loader, batch by batch as its test() reads them."""
+    trainer.model.eval()
+    return torch.cat(
+        [trainer.model(trainer.parse_batch_test(batch)[0]).fused for batch in trainer.test_loader]
+    )
+
+
+def test_fast_and_dassl_loaders_give_the_same_test_logits(trained, data_root, tmp_path):
+    """One checkpoint evaluated through the uint8 image cache and through Dassl's PIL loaders."""
+    logits = {}
+    for fast in ("True", "False"):
+        trainer = build(data_root, tmp_path / fast, "TRAINER.BIOMEDVR.FAST_DATA", fast)
+        trainer.load_model(str(trained), epoch=2)
+        logits[fast] = fused_test_logits(trainer)
+    assert logits["True"].shape == (32, 4)
+    scale = logits["False"].abs().max().item()
+    torch.testing.assert_close(logits["True"], logits["False"], rtol=1e-5, atol=1e-5 * scale)
+
+
 def test_base_to_novel(data_root, tmp_path):
     base, new = tmp_path / "train_base", tmp_path / "test_new"
     train(data_root, base, "DATASET.SUBSAMPLE_CLASSES", "base", epochs=1)
@@ -150,14 +237,7 @@ def test_base_to_novel(data_root, tmp_path):
 
 def script(name: str, env: dict, *args: str) -> subprocess.CompletedProcess:
     overrides = ("DATALOADER.NUM_WORKERS", "0")
-    result = subprocess.run(
-        ["bash", f"scripts/biomedvr/{name}.sh", *args, *overrides],
-        cwd=REPO,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_bash([f"scripts/biomedvr/{name}.sh", *args, *overrides], env, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 

@@ -31,17 +31,32 @@ def extend_cfg(cfg: CN) -> None:
     common.TEMPLATES = ["a photo of a {}."]
     # Save L2-normalized test embeddings to embeddings.npz (for t-SNE figures).
     common.SAVE_EMBEDDINGS = False
+    # When the cosine schedule steps: once per "epoch" (Dassl's way) or after every "batch" (the
+    # published BioMedVR code, over MAX_EPOCH x batches per epoch). The same with one batch per epoch.
+    common.LR_STEP = "epoch"
+    # Training batch size of 1-shot runs; 0 keeps DATALOADER.TRAIN_X.BATCH_SIZE (the published code: 16).
+    common.ONE_SHOT_BATCH_SIZE = 0
+
+    # Also test after every epoch and record the best epoch's test accuracy (best_test_accuracy in
+    # metrics.json): optimistic, selected on the test set as the published numbers were; the reported
+    # accuracy stays that of the final model.
+    cfg.TEST.EVAL_EVERY_EPOCH = False
 
     vr = cfg.TRAINER.BIOMEDVR = CN()
     # Side of the image inside the frame; the backbone's size minus twice the frame width (224 - 2*16).
     vr.INPUT_SIZE = 192
     # Attribute set: a folder name under attributes/ or a path to a folder of <dataset>_<kind>.json.
     vr.ATTRIBUTE_SET = "curated"
-    # Sentences used per class and kind (the first NUM_ATTR of the file, so runs are deterministic).
+    # Sentences used per class and kind.
     vr.NUM_ATTR = 20
+    # How they are chosen: "first" (the first NUM_ATTR of the file, deterministic) or "reference" (the
+    # published code: sentences under 20 characters dropped, NUM_ATTR drawn per class, with replacement
+    # when a class has fewer, once per run from the run's seed).
+    vr.ATTRIBUTE_SAMPLING = "first"
     # k of Eq. 11: a class score averages its k best-matching attributes.
     vr.TOPK = 3
-    # Two experts (delta+ and delta-); False shares one delta between both attribute groups.
+    # Two experts (delta+ and delta-) fused by the gate; False ("w/o MoPE", as the published ablation):
+    # one pattern and no gate, logits = s+, with s- scored on the same view for the CS loss only.
     vr.USE_MOPE = True
     # Score the negative expert against confusion-aware attributes; False makes s- zero.
     vr.USE_CONFUSION_ATTRIBUTES = True

@@ -132,8 +132,9 @@ def centre_batch(images: Sequence[torch.Tensor], size: int, mode: str = "bicubic
 class FastTrainLoader:
     """Few-shot training batches from uint8 tensors kept on the training device.
 
-    Behaves like Dassl's train loader (random order, ``drop_last`` when there are at least
-    ``batch_size`` images) and yields ``{"img": float [B, 3, s, s], "label": [B]}``.
+    Random order; with ``drop_last`` (Dassl's train loader) the last incomplete batch is dropped when
+    there are at least ``batch_size`` images, otherwise it is kept. Yields
+    ``{"img": float [B, 3, s, s], "label": [B]}``.
     """
 
     def __init__(
@@ -145,12 +146,13 @@ class FastTrainLoader:
         seed: int,
         augment: bool = True,
         interpolation: str = "bicubic",
+        drop_last: bool = False,
     ) -> None:
         self.images = images
         self.labels = torch.as_tensor(list(labels), dtype=torch.long)
         self.batch_size, self.size, self.seed = batch_size, size, seed
         self.augment, self.mode = augment, interpolation
-        self.drop_last = len(images) >= batch_size
+        self.drop_last = drop_last and len(images) >= batch_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:

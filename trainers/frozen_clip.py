@@ -20,6 +20,7 @@ from dassl.engine import TrainerX
 from dassl.optim import build_optimizer
 from dassl.utils import set_random_seed
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 from yacs.config import CfgNode
 
@@ -36,10 +37,11 @@ from trainers.fast_data import (
 )
 from trainers.metrics import accuracy, classification_report
 from trainers.mope import Scores
-from trainers.run_files import append_history, config_hash, write_json
+from trainers.run_files import append_history, config_hash, read_history, truncate_history, write_json
 from trainers.schedule import build_scheduler
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "amp": torch.float16}
+LR_STEPS = ("epoch", "batch")
 MODULE_NAME = "prompt_learner"
 CHECKPOINT_PATTERN = re.compile(r"model\.pth\.tar-(\d+)$")
 
@@ -64,6 +66,7 @@ class FrozenCLIPTrainer(TrainerX):
     # ----- what subclasses choose -------------------------------------------------------------
     cfg_node = ""  # the TRAINER.<node> that holds the family's PREC
     trains = True  # False: zero-shot, nothing is registered with Dassl
+    drop_last_batch = False  # True: drop an incomplete last training batch, as Dassl's loader does
     loaded_epoch: int | None = None  # the epoch of a checkpoint restored by load_model
 
     def build_classifier(self) -> tuple[nn.Module, nn.Module]:
@@ -83,10 +86,27 @@ class FrozenCLIPTrainer(TrainerX):
         prec = cfg.TRAINER[self.cfg_node].PREC
         if prec not in PRECISIONS:
             raise ValueError(f"TRAINER.{self.cfg_node}.PREC must be one of {tuple(PRECISIONS)}, got {prec!r}")
+        if cfg.TRAINER.COMMON.LR_STEP not in LR_STEPS:
+            raise ValueError(
+                f"TRAINER.COMMON.LR_STEP must be one of {LR_STEPS}, got {cfg.TRAINER.COMMON.LR_STEP!r}"
+            )
 
     # ----- data -----------------------------------------------------------------------------------
+    @classmethod
+    def image_size(cls, cfg: CfgNode) -> int:
+        """The side of the images this trainer decodes (known from the config alone, for sweeps)."""
+        return cfg.INPUT.SIZE[0]
+
     def data_image_size(self) -> int:
-        return self.cfg.INPUT.SIZE[0]
+        return self.image_size(self.cfg)
+
+    @property
+    def train_batch_size(self) -> int:
+        """DATALOADER.TRAIN_X.BATCH_SIZE, or TRAINER.COMMON.ONE_SHOT_BATCH_SIZE for a 1-shot run."""
+        one_shot = self.cfg.TRAINER.COMMON.ONE_SHOT_BATCH_SIZE
+        if one_shot > 0 and self.cfg.DATASET.NUM_SHOTS == 1:
+            return one_shot
+        return self.cfg.DATALOADER.TRAIN_X.BATCH_SIZE
 
     def build_data_loader(self) -> None:
         cfg, size = self.cfg, self.data_image_size()
@@ -104,12 +124,24 @@ class FrozenCLIPTrainer(TrainerX):
         self.lab2cname = dm.lab2cname
         if cfg.TRAINER.COMMON.FAST_DATA:
             self._use_fast_loaders(size, augment, interpolation)
+        elif self.trains:
+            self.train_loader_x = self._rebatched(dm.train_loader_x)
+
+    def _rebatched(self, loader: DataLoader) -> DataLoader:
+        """Dassl's training loader with this trainer's batch size and last-batch rule."""
+        return DataLoader(
+            loader.dataset,
+            batch_size=self.train_batch_size,
+            sampler=loader.sampler,
+            num_workers=loader.num_workers,
+            drop_last=self.drop_last_batch and len(loader.dataset) >= self.train_batch_size,
+            pin_memory=loader.pin_memory,
+        )
 
     def _image_cache_dir(self) -> str:
         layout = getattr(self.dm.dataset, "layout", None)
-        if layout is not None and os.access(layout.dataset_dir, os.W_OK):
-            return os.path.join(layout.fewshot_dir, "image_cache")
-        return os.path.join(self.cfg.OUTPUT_DIR, "image_cache")
+        shared = layout.shared_image_cache_dir if layout is not None else None
+        return shared or os.path.join(self.cfg.OUTPUT_DIR, "image_cache")
 
     def _use_fast_loaders(self, size: int, augment: bool, interpolation: str) -> None:
         cfg, dataset = self.cfg, self.dm.dataset
@@ -122,11 +154,12 @@ class FrozenCLIPTrainer(TrainerX):
             self.train_loader_x = FastTrainLoader(
                 [image.to(self.device) for image in images],
                 [d.label for d in train],
-                cfg.DATALOADER.TRAIN_X.BATCH_SIZE,
+                self.train_batch_size,
                 size,
                 seed=cfg.SEED,
                 augment=augment,
                 interpolation=interpolation,
+                drop_last=self.drop_last_batch,
             )
         split_file = getattr(getattr(dataset, "layout", None), "split_path", "")
         pin = self.device.type == "cuda"
@@ -180,9 +213,11 @@ class FrozenCLIPTrainer(TrainerX):
         self.model, self.trainable = self.build_classifier()
         self.model.to(self.device)
         self._check_trainable()
+        self.lr_per_batch = cfg.TRAINER.COMMON.LR_STEP == "batch"
         if self.trains:
             self.optim = build_optimizer(self.trainable, cfg.OPTIM)
-            self.sched = build_scheduler(self.optim, cfg.OPTIM)
+            steps = len(self.train_loader_x) if self.lr_per_batch else 1
+            self.sched = build_scheduler(self.optim, cfg.OPTIM, steps)
             self.register_model(MODULE_NAME, self.trainable, self.optim, self.sched)
         use_scaler = self.autocast_dtype is torch.float16 and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
@@ -226,7 +261,7 @@ class FrozenCLIPTrainer(TrainerX):
             self.scaler.update()
         parts["acc"] = accuracy(scores.fused.detach(), labels)
         self._history.append(parts)
-        if (self.batch_idx + 1) == self.num_batches:
+        if self.lr_per_batch or (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return parts
 
@@ -244,31 +279,49 @@ class FrozenCLIPTrainer(TrainerX):
         for key in self._history[0] if self._history else []:
             record[key] = float(np.mean([parts[key] for parts in self._history]))
         record["gate"] = self.gate_values()
-        append_history(os.path.join(self.output_dir, "history.jsonl"), record)
+        if self.cfg.TEST.EVAL_EVERY_EPOCH:
+            report = self.evaluate("test")[0]
+            record["test_accuracy"] = report["accuracy"]
+            print(f"epoch {self.epoch + 1}: test accuracy {report['accuracy']:.1f}% (TEST.EVAL_EVERY_EPOCH)")
+        append_history(self.history_path, record)
+
+    @property
+    def history_path(self) -> str:
+        return os.path.join(self.output_dir, "history.jsonl")
 
     # ----- evaluation -----------------------------------------------------------------------------
     @torch.no_grad()
-    def test(self, split: str | None = None) -> float:
-        """Evaluate; the final evaluation (``split`` None: TEST.SPLIT) also writes metrics.json.
-
-        As in Dassl, any split but an available "val" means the test set; run_epoch restores train mode.
-        """
+    def evaluate(
+        self, split: str, embeddings: bool = False
+    ) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
+        """The classification report of ``split``, its labels and (if asked) its L2-normalized embeddings."""
         self.model.eval()
-        final = split is None
-        split = "val" if (split or self.cfg.TEST.SPLIT) == "val" and self.val_loader is not None else "test"
         loader = self.val_loader if split == "val" else self.test_loader
-        print(f"Evaluate on the *{split}* set")
-        logits, labels, embeddings = [], [], []
-        save_embeddings = final and self.cfg.TRAINER.COMMON.SAVE_EMBEDDINGS
+        logits, labels, embedded = [], [], []
         for batch in tqdm(loader, desc=f"Evaluate {split}", leave=False):
             images, y = self.parse_batch_test(batch)
             scores = self.model(images)
             logits.append(scores.fused.float().cpu())
             labels.append(y.cpu())
-            if save_embeddings:
-                embeddings.append(scores.embedding.cpu())
+            if embeddings:
+                embedded.append(scores.embedding.cpu())
         labels = torch.cat(labels)
-        report = classification_report(torch.cat(logits), labels)
+        return (
+            classification_report(torch.cat(logits), labels),
+            labels,
+            torch.cat(embedded) if embeddings else None,
+        )
+
+    def test(self, split: str | None = None) -> float:
+        """Evaluate; the final evaluation (``split`` None: TEST.SPLIT) also writes metrics.json.
+
+        As in Dassl, any split but an available "val" means the test set.
+        """
+        final = split is None
+        split = "val" if (split or self.cfg.TEST.SPLIT) == "val" and self.val_loader is not None else "test"
+        print(f"Evaluate on the *{split}* set")
+        save_embeddings = final and self.cfg.TRAINER.COMMON.SAVE_EMBEDDINGS
+        report, labels, embeddings = self.evaluate(split, save_embeddings)
         self._print_report(report)
         for key in ("accuracy", "error", "macro_f1", "ece"):
             self.write_scalar(f"{split}/{key}", report[key], self.epoch)
@@ -277,11 +330,28 @@ class FrozenCLIPTrainer(TrainerX):
             if save_embeddings:
                 np.savez_compressed(
                     os.path.join(self.output_dir, "embeddings.npz"),
-                    embeddings=torch.cat(embeddings).numpy(),
+                    embeddings=embeddings.numpy(),
                     labels=labels.numpy(),
                     classnames=np.array(self.classnames),
                 )
         return report["accuracy"]
+
+    def best_test_epoch(self) -> dict:
+        """With TEST.EVAL_EVERY_EPOCH: the epoch of the best test accuracy (history.jsonl) and that accuracy.
+
+        Optimistic: selected on the test set, as the published numbers were. Never the reported accuracy.
+        """
+        if not self.cfg.TEST.EVAL_EVERY_EPOCH or not os.path.isfile(self.history_path):
+            return {}
+        tested = [r for r in read_history(self.history_path) if "test_accuracy" in r]
+        if not tested:
+            return {}
+        best = max(tested, key=lambda record: record["test_accuracy"])
+        print(
+            f"* best_test_accuracy: {best['test_accuracy']:.1f}% at epoch {best['epoch']} "
+            "(optimistic: selected on the test set, as the published numbers were)"
+        )
+        return {"best_test_epoch": best["epoch"], "best_test_accuracy": best["test_accuracy"]}
 
     @staticmethod
     def _print_report(report: dict) -> None:
@@ -315,6 +385,7 @@ class FrozenCLIPTrainer(TrainerX):
             "split": split,
             **report,
             "gate": self.gate_values(),
+            **self.best_test_epoch(),
             "trainable_parameters": self.num_trainable,
             "config_hash": config_hash(cfg),
         }
@@ -338,6 +409,8 @@ class FrozenCLIPTrainer(TrainerX):
                 "val_result": None if val_result is None else float(val_result),
                 "classnames": self.classnames,
                 "trainer": type(self).__name__,
+                "best_result": float(self.best_result),
+                "scaler": None if self.scaler is None else self.scaler.state_dict(),
             }
             filename = model_name or f"model.pth.tar-{epoch + 1}"
             torch.save(state, os.path.join(folder, filename))
@@ -355,7 +428,15 @@ class FrozenCLIPTrainer(TrainerX):
         if not all(os.path.isfile(pointer) for pointer in pointers):
             print("No checkpoint found, train from scratch")
             return 0
-        return super().resume_model_if_exist(directory)
+        start_epoch = super().resume_model_if_exist(directory)
+        name = self.get_model_names()[0]
+        path = os.path.join(directory, name, self._checkpoint_file(directory, name, start_epoch))
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        self.best_result = checkpoint.get("best_result", self.best_result)
+        if self.scaler is not None and checkpoint.get("scaler"):
+            self.scaler.load_state_dict(checkpoint["scaler"])
+        truncate_history(self.history_path, start_epoch)
+        return start_epoch
 
     def load_model(self, directory: str, epoch: int | None = None) -> None:
         """Restore trainable state for ``--eval-only`` or ``best_val``, with errors that say what is wrong."""

@@ -76,6 +76,8 @@ class PromptLearningTrainer(FrozenCLIPTrainer):
         """The frozen model's logits tau z . t against fixed class embeddings ``text`` [C, D]."""
         return self.model.tau * scores.embedding @ text.t()
 
+    drop_last_batch = True  # as CoOp's code trains, through Dassl's loader
+
 
 @TRAINER_REGISTRY.register()
 class CoOp(PromptLearningTrainer):

@@ -1,18 +1,23 @@
-"""What a run leaves in its output folder besides Dassl's log: metrics.json and history.jsonl."""
+"""What a run leaves in its output folder besides Dassl's log: config.yaml, metrics.json, history.jsonl."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import tempfile
 from typing import Any
+
+from yacs.config import CfgNode
 
 # Keys that differ between runs of one experiment and are left out of its config hash.
 RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT")
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
 
 
-def config_hash(cfg: Any) -> str:
-    """A short hash of the config without run-specific keys: every seed of an experiment shares it."""
+def _experiment_config(cfg: CfgNode) -> CfgNode:
+    """A copy of ``cfg`` with the run-specific keys set to None."""
     clone = cfg.clone()
     clone.defrost()
     for key in RUN_SPECIFIC_KEYS:
@@ -21,20 +26,87 @@ def config_hash(cfg: Any) -> str:
         for part in filter(None, node.split(".")):
             target = target[part]
         target[leaf] = None
-    return hashlib.sha256(clone.dump().encode()).hexdigest()[:12]
+    return clone
+
+
+def config_hash(cfg: CfgNode) -> str:
+    """A short hash of the config without run-specific keys: every seed of an experiment shares it."""
+    return hashlib.sha256(_experiment_config(cfg).dump().encode()).hexdigest()[:12]
+
+
+def config_values(cfg: CfgNode) -> dict[str, Any]:
+    """Every key of the config but the run-specific ones, flattened (``"OPTIM.LR": 40.0``)."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: CfgNode, prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, CfgNode):
+                walk(value, f"{prefix}{key}.")
+            else:
+                flat[prefix + key] = list(value) if isinstance(value, tuple) else value
+
+    walk(cfg, "")
+    return {key: value for key, value in flat.items() if key not in RUN_SPECIFIC_KEYS}
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a file atomically: a temporary file of this process, renamed into place."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str, payload: dict) -> None:
-    """Write JSON atomically (a temporary file renamed into place)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temporary = path + ".tmp"
-    with open(temporary, "w") as file:
-        json.dump(payload, file, indent=2)
-        file.write("\n")
-    os.replace(temporary, path)
+    """Write JSON atomically."""
+    write_text(path, json.dumps(payload, indent=2) + "\n")
+
+
+def write_config(output_dir: str, cfg: CfgNode) -> None:
+    """Keep the run's resolved config next to its results, so a later call can say what differs."""
+    write_text(os.path.join(output_dir, CONFIG_FILE), cfg.dump())
+
+
+def read_config(output_dir: str) -> CfgNode | None:
+    """The config a run was started with (None when the run predates config.yaml)."""
+    path = os.path.join(output_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as file:
+        return CfgNode.load_cfg(file)
 
 
 def append_history(path: str, record: dict) -> None:
     """One JSON line per epoch (learning rate, losses, gate values)."""
     with open(path, "a") as file:
         file.write(json.dumps(record) + "\n")
+
+
+def read_history(path: str) -> list[dict]:
+    """The records of history.jsonl, in order."""
+    with open(path) as file:
+        return [json.loads(line) for line in file if line.strip()]
+
+
+def truncate_history(path: str, epochs: int) -> None:
+    """Keep the records of the first ``epochs`` epochs: a run resumed from a checkpoint redoes the rest."""
+    if not os.path.isfile(path):
+        return
+    kept = [record for record in read_history(path) if record["epoch"] <= epochs]
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as file:
+        file.writelines(json.dumps(record) + "\n" for record in kept)
+    os.replace(temporary, path)

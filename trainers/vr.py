@@ -20,7 +20,7 @@ from dassl.engine import TRAINER_REGISTRY
 from torch import nn
 from yacs.config import CfgNode
 
-from trainers.attribute_bank import AttributeBank, load_attribute_bank, prompt_bank
+from trainers.attribute_bank import ATTRIBUTE_SAMPLINGS, AttributeBank, load_attribute_bank, prompt_bank
 from trainers.frozen_clip import FrozenCLIPTrainer
 from trainers.losses import CS_FORMS, biomedvr_loss
 from trainers.mope import MixtureOfPromptExperts, PromptExperts, Scores, gate_weights
@@ -51,14 +51,21 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
             raise ValueError(f"TRAINER.BIOMEDVR.NUM_ATTR must be at least 1, got {vr.NUM_ATTR}")
         if vr.CS_FORM not in CS_FORMS:
             raise ValueError(f"TRAINER.BIOMEDVR.CS_FORM must be one of {CS_FORMS}, got {vr.CS_FORM!r}")
+        if vr.ATTRIBUTE_SAMPLING not in ATTRIBUTE_SAMPLINGS:
+            raise ValueError(
+                f"TRAINER.BIOMEDVR.ATTRIBUTE_SAMPLING must be one of {ATTRIBUTE_SAMPLINGS}, "
+                f"got {vr.ATTRIBUTE_SAMPLING!r}"
+            )
         if "normalize" in cfg.INPUT.TRANSFORMS:
             raise ValueError(
                 "INPUT.TRANSFORMS must not contain 'normalize' for visual reprogramming: the pattern is "
                 "painted on [0, 1] pixels and normalized with the backbone's mean/std afterwards"
             )
 
-    def data_image_size(self) -> int:
-        return self.cfg.TRAINER.BIOMEDVR.INPUT_SIZE if self.uses_frame else super().data_image_size()
+    @classmethod
+    def image_size(cls, cfg: CfgNode) -> int:
+        """INPUT_SIZE inside a frame, else INPUT.SIZE."""
+        return cfg.TRAINER.BIOMEDVR.INPUT_SIZE if cls.uses_frame else super().image_size(cfg)
 
     def check_image_size(self) -> None:
         """A framed image is smaller than the backbone's input (checked by the padding prompt)."""
@@ -74,6 +81,8 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
             classnames,
             self.backbone.encode_text,
             vr.NUM_ATTR,
+            vr.ATTRIBUTE_SAMPLING,
+            self.cfg.SEED,
         )
 
     def template_bank(self, classnames: list[str]) -> AttributeBank:
@@ -116,10 +125,13 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
 class BioMedVR(VisualPromptTrainer):
     """Two padding experts, attribute scores, confusion-aware negatives, gated fusion, CS loss."""
 
-    gated = True
+    @property
+    def gated(self) -> bool:
+        """Two experts and the gate; without MoPE one pattern, logits = s+ (s- feeds the CS loss only)."""
+        return self.cfg.TRAINER.BIOMEDVR.USE_MOPE
 
     def build_prompt(self) -> InputPrompt:
-        return self.padding_prompt(2 if self.cfg.TRAINER.BIOMEDVR.USE_MOPE else 1)
+        return self.padding_prompt(2 if self.gated else 1)
 
     def build_banks(self, classnames):
         positive = [self.attribute_bank("des", classnames), self.attribute_bank("dist", classnames)]

@@ -1,0 +1,223 @@
+"""The jobs of a sweep: methods × datasets × shots × seeds × backbones, exactly as the scripts run them.
+
+A job is one seed of one experiment: the train.py calls that ``scripts/<method>/<script>.sh`` makes
+for that seed (two for base-to-novel: train on the base classes, then test on the new ones). The
+calls are asked from the scripts themselves (``SWEEP_PLAN=1``, see scripts/common.sh), so a sweep and
+a hand-run script write the same folders with the same config. Named grids live in
+``configs/sweeps/grids.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from tools.run_status import output_dir_of
+
+REPO = Path(__file__).resolve().parent.parent
+GRIDS_FILE = REPO / "configs" / "sweeps" / "grids.yaml"
+PROTOCOLS = ("few_shot", "base2new")
+METHOD_LINE = re.compile(r"^METHOD=(\S+)\s*$", re.MULTILINE)
+PLAN_PREFIX = "train.py\0"
+JOB_LOG = "job.log"
+
+
+class GridError(ValueError):
+    """A grid that names an unknown method, dataset, protocol or key."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What to run; every field but ``methods`` has the Table 1 default."""
+
+    methods: tuple[str, ...]
+    protocol: str = "few_shot"
+    datasets: tuple[str, ...] = ("all",)
+    shots: tuple[int, ...] = (16,)
+    seeds: tuple[int, ...] = (1, 2, 3)
+    backbones: tuple[str, ...] = ("ViT-B/16",)
+    method_backbones: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (method, backbones) replacing backbones
+    overrides: tuple[str, ...] = ()  # KEY VALUE KEY VALUE ...
+    variants: tuple[tuple[str, tuple[str, ...]], ...] = (("", ()),)  # (name, KEY VALUE ...)
+
+    def backbones_of(self, method: str) -> tuple[str, ...]:
+        """The backbones a method runs on: its own (``method_backbones``), else the grid's."""
+        return dict(self.method_backbones).get(method, self.backbones)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One seed of one experiment: the train.py argument lists it runs, in order."""
+
+    name: str  # the run folder relative to the sweep's output root
+    method: str
+    dataset: str
+    seed: int
+    steps: tuple[tuple[str, ...], ...] = field(repr=False)
+
+    @property
+    def run_dir(self) -> str:
+        return output_dir_of(self.steps[0])
+
+    @property
+    def run_dirs(self) -> list[str]:
+        return [output_dir_of(step) for step in self.steps]
+
+    @property
+    def log_path(self) -> str:
+        """The job's own log (every train.py call it makes), next to its run."""
+        return os.path.join(self.run_dir, JOB_LOG)
+
+
+def _pairs(values: Mapping | None) -> tuple[str, ...]:
+    return tuple(str(item) for key, value in (values or {}).items() for item in (key, value))
+
+
+def _strings(value, default: tuple) -> tuple:
+    if value is None:
+        return default
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
+
+
+def grid_from_mapping(name: str, spec: Mapping) -> Grid:
+    """A grid from its entry in the grids file, with the keys checked."""
+    known = {"protocol", "methods", "datasets", "shots", "seeds", "backbones", "method_backbones"}
+    known |= {"overrides", "variants"}
+    unknown = set(spec) - known
+    if unknown:
+        raise GridError(
+            f"grid {name!r} in {GRIDS_FILE}: unknown keys {sorted(unknown)}; known {sorted(known)}"
+        )
+    if not spec.get("methods"):
+        raise GridError(f"grid {name!r} in {GRIDS_FILE} names no methods")
+    variants = spec.get("variants")
+    return Grid(
+        methods=_strings(spec["methods"], ()),
+        protocol=spec.get("protocol", "few_shot"),
+        datasets=_strings(spec.get("datasets"), ("all",)),
+        shots=tuple(int(k) for k in _strings(spec.get("shots"), (16,))),
+        seeds=tuple(int(s) for s in _strings(spec.get("seeds"), (1, 2, 3))),
+        backbones=_strings(spec.get("backbones"), ("ViT-B/16",)),
+        method_backbones=tuple(
+            (str(method), _strings(names, ()))
+            for method, names in (spec.get("method_backbones") or {}).items()
+        ),
+        overrides=_pairs(spec.get("overrides")),
+        variants=tuple((str(k), _pairs(v)) for k, v in variants.items()) if variants else (("", ()),),
+    )
+
+
+def load_grids(path: str | os.PathLike[str] = GRIDS_FILE) -> dict[str, Grid]:
+    """The named grids (``table1``, ``base2new``, ``shots``, ``ablations``, ``backbones``)."""
+    with open(path) as file:
+        specs = yaml.safe_load(file) or {}
+    return {name: grid_from_mapping(name, spec) for name, spec in specs.items()}
+
+
+def method_scripts() -> dict[str, Path]:
+    """Trainer name -> its script folder, read from the ``METHOD=`` line of ``scripts/*/*.sh``."""
+    folders: dict[str, Path] = {}
+    for script in sorted((REPO / "scripts").glob("*/*.sh")):
+        match = METHOD_LINE.search(script.read_text())
+        if match:
+            folders[match.group(1)] = script.parent
+    return folders
+
+
+def dataset_names() -> list[str]:
+    """The config names of the datasets (``configs/datasets/*.yaml``)."""
+    return sorted(path.stem for path in (REPO / "configs" / "datasets").glob("*.yaml"))
+
+
+def _check(grid: Grid) -> tuple[dict[str, Path], list[str]]:
+    if grid.protocol not in PROTOCOLS:
+        raise GridError(f"protocol {grid.protocol!r}: use one of {PROTOCOLS}")
+    scripts = method_scripts()
+    unknown = [m for m in grid.methods if m not in scripts]
+    if unknown:
+        raise GridError(f"unknown methods {unknown}; known: {', '.join(scripts)}")
+    names = dataset_names()
+    datasets = names if "all" in grid.datasets else list(grid.datasets)
+    unknown = [d for d in datasets if d not in names]
+    if unknown:
+        raise GridError(f"unknown datasets {unknown}; known: {', '.join(names)} (or all)")
+    if grid.protocol == "base2new":
+        lacking = [m for m in grid.methods if not (scripts[m] / "base2new.sh").is_file()]
+        if lacking:
+            raise GridError(f"methods without base-to-novel (no base2new.sh): {lacking}")
+    if len(grid.overrides) % 2 or any(len(v) % 2 for _, v in grid.variants):
+        raise GridError(f"overrides must be KEY VALUE pairs, got {list(grid.overrides)}")
+    return scripts, datasets
+
+
+def script_calls(grid: Grid, folder: Path, dataset: str, backbone: str, shots: int) -> list[str]:
+    """The script and arguments that run one experiment of the grid (all its seeds)."""
+    if grid.protocol == "base2new":
+        return [str(folder / "base2new.sh"), dataset, backbone]
+    if (folder / "zero_shot.sh").is_file():
+        return [str(folder / "zero_shot.sh"), dataset, backbone]
+    return [str(folder / "few_shot.sh"), dataset, str(shots), backbone]
+
+
+def plan(command: Sequence[str], env: Mapping[str, str]) -> list[tuple[str, ...]]:
+    """The train.py calls (arguments after ``train.py``) a script would make, from its SWEEP_PLAN output."""
+    result = subprocess.run(
+        ["bash", *command], cwd=REPO, env={**os.environ, **env, "SWEEP_PLAN": "1"}, capture_output=True
+    )
+    if result.returncode != 0:
+        raise GridError(f"{' '.join(command)} failed to plan:\n{result.stderr.decode(errors='replace')}")
+    lines = result.stdout.decode().split("\n")
+    return [tuple(line[len(PLAN_PREFIX) :].split("\0")) for line in lines if line.startswith(PLAN_PREFIX)]
+
+
+def _seed_of(step: Sequence[str]) -> int:
+    return int(step[list(step).index("--seed") + 1])
+
+
+def expand(grid: Grid, output: str, data: str) -> list[Job]:
+    """Every job of the grid, in order (variant, dataset, method, backbone, shots, seed), once each."""
+    scripts, datasets = _check(grid)
+    output, data = os.path.abspath(output), os.path.abspath(data)
+    jobs: dict[str, Job] = {}
+    for variant, variant_overrides in grid.variants:
+        root = os.path.join(output, variant) if variant else output
+        env = {"OUTPUT": root, "DATA": data, "SEEDS": " ".join(map(str, grid.seeds))}
+        for dataset in datasets:
+            for method in grid.methods:
+                for backbone in grid.backbones_of(method):
+                    for shots in grid.shots:
+                        command = script_calls(grid, scripts[method], dataset, backbone, shots)
+                        steps = plan(
+                            [*command, *grid.overrides, *variant_overrides], {**env, "SHOTS": str(shots)}
+                        )
+                        for seed in grid.seeds:
+                            mine = tuple(step for step in steps if _seed_of(step) == seed)
+                            run_dir = output_dir_of(mine[0])
+                            jobs.setdefault(
+                                run_dir, Job(os.path.relpath(run_dir, output), method, dataset, seed, mine)
+                            )
+    return list(jobs.values())
+
+
+def narrow(grid: Grid, **fields) -> Grid:
+    """The grid with the given fields replaced (None leaves a field as it is).
+
+    Backbones given here apply to every method (they replace ``method_backbones`` too).
+    """
+    changes = {key: tuple(value) for key, value in fields.items() if value is not None}
+    if "backbones" in changes:
+        changes["method_backbones"] = ()
+    return replace(grid, **changes)
+
+
+def select(jobs: Iterable[Job], patterns: Sequence[str]) -> list[Job]:
+    """The jobs whose names match one of the shell patterns (all jobs when there are none)."""
+    from fnmatch import fnmatchcase
+
+    return [job for job in jobs if not patterns or any(fnmatchcase(job.name, p) for p in patterns)]
