@@ -34,7 +34,7 @@ from attributes.files import (
     read_attribute_file,
 )
 from attributes.prompt_table import BIOMEDCOOP_TABLE, parse_prompt_table, write_prompt_table
-from trainers.run_files import write_json
+from datasets.atomic import write_json
 
 TIMEOUT_S = 60.0
 

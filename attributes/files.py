@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from datasets.catalog import CATALOG
+
 KINDS = ("des", "dist", "confuse")
 CURATED_MIN_COUNTS = {"des": 20, "dist": 20, "confuse": 12}
 MIN_CHARS = 20
@@ -25,96 +27,8 @@ LOOK_ALIKE = re.compile(
 CONTRAST = re.compile(r"\b(?:unlike|rather than|instead of)\b", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Imaging modality, class names and alternative file-name keys of one dataset."""
-
-    modality: str
-    classnames: tuple[str, ...]
-    aliases: tuple[str, ...] = ()
-
-
-DATASETS: dict[str, DatasetInfo] = {
-    "btmri": DatasetInfo(
-        "brain MRI",
-        ("glioma tumor", "meningioma tumor", "pituitary tumor", "normal brain"),
-    ),
-    "busi": DatasetInfo("breast ultrasound", ("benign tumor", "malignant tumor", "normal scan")),
-    "chmnist": DatasetInfo(
-        "H&E colorectal histology",
-        (
-            "adipose tissue",
-            "complex stroma",
-            "debris",
-            "empty background",
-            "immune cells",
-            "normal mucosal glands",
-            "simple stroma",
-            "tumour epithelium",
-        ),
-    ),
-    "covid": DatasetInfo(
-        "chest X-ray",
-        ("covid lungs", "lung opacity lungs", "viral pneumonia lungs", "normal lungs"),
-        ("covid_19",),
-    ),
-    "ctkidney": DatasetInfo("kidney CT", ("cyst kidney", "kidney stone", "kidney tumor", "normal kidney")),
-    "dermamnist": DatasetInfo(
-        "dermatoscopy",
-        (
-            "actinic keratosis",
-            "basal cell carcinoma",
-            "benign keratosis",
-            "dermatofibroma",
-            "melanoma",
-            "melanocytic nevus",
-            "vascular lesion",
-        ),
-    ),
-    "kneexray": DatasetInfo(
-        "knee X-ray",
-        (
-            "healthy knee",
-            "doubtful osteoarthritis",
-            "minimal osteoarthritis",
-            "moderate osteoarthritis",
-            "severe osteoarthritis",
-        ),
-        ("knee_xray",),
-    ),
-    "kvasir": DatasetInfo(
-        "GI endoscopy",
-        (
-            "dyed lifted polyps",
-            "dyed resection margins",
-            "esophagitis",
-            "normal cecum",
-            "normal pylorus",
-            "normal z line",
-            "polyps",
-            "ulcerative colitis",
-        ),
-    ),
-    "lungcolon": DatasetInfo(
-        "lung and colon histopathology",
-        (
-            "colon adenocarcinoma",
-            "colon benign tissue",
-            "lung adenocarcinoma",
-            "lung benign tissue",
-            "lung squamous cell carcinoma",
-        ),
-        ("lung_colon",),
-    ),
-    "octmnist": DatasetInfo(
-        "retinal OCT",
-        ("choroidal neovascularization", "diabetic macular edema", "drusen", "normal OCT scan"),
-    ),
-    "retina": DatasetInfo(
-        "colour fundus photograph",
-        ("diabetic retinopathy", "glaucoma", "cataract", "normal retina"),
-    ),
-}
+# Config name -> the catalog entry (modality, class names, attribute-file aliases).
+DATASETS = CATALOG
 
 
 class AttributeSetError(ValueError):

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from attributes.files import (
     sentence_issue,
     set_path,
 )
+from datasets.atomic import write_json
 
 API_KEY_ENV = "OPENAI_API_KEY"
 RETRY_DELAY_ENV = "ATTRIBUTES_RETRY_DELAY"
@@ -236,23 +236,6 @@ def generate_class(
     return chosen
 
 
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON through a temporary file in the same folder, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def target_file(set_dir: Path, dataset: str, kind: str) -> Path:
     """The existing file for `dataset` and `kind` (aliases included), else the canonical name."""
     try:
@@ -285,7 +268,7 @@ def generate_file(
             avoid=existing,
         )
         data[key] = [*existing, *new]
-        write_json_atomic(path, data)
+        write_json(path, data)
         print(f"[{dataset}/{kind}] {classname}: {have + len(new)}/{num} -> {path}")
     return path
 

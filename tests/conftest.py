@@ -84,6 +84,24 @@ def local_http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         thread.join()
 
 
+HOLD_LOCK = """
+import sys, time
+from trainers.run_lock import output_lock
+with output_lock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def hold_lock(folder: Path | str) -> subprocess.Popen:
+    """Another process holding the run lock of ``folder`` (kill it to end the hold)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(folder)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
 def run_train_py(*args: str) -> None:
     """Run train.py with ``args`` from the repository root; on failure, show the end of its output."""
     done = subprocess.run(

@@ -18,9 +18,9 @@ from attributes.generate import (
     build_messages,
     make_client,
     parse_numbered_list,
-    write_json_atomic,
 )
 from attributes.generate import main as generate_main
+from datasets.atomic import write_json
 from tests.conftest import local_http_server
 
 BTMRI = DATASETS["btmri"].classnames
@@ -310,15 +310,15 @@ def test_build_messages() -> None:
     assert "visual appearance of a brain MRI image of normal brain" in des
 
 
-def test_write_json_atomic_keeps_old_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_json_keeps_old_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "btmri_des.json"
-    write_json_atomic(path, {"glioma tumor": ["kept sentence of enough length"]})
+    write_json(path, {"glioma tumor": ["kept sentence of enough length"]})
 
     def broken_dump(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("attributes.generate.json.dump", broken_dump)
+    monkeypatch.setattr("datasets.atomic.json.dump", broken_dump)
     with pytest.raises(OSError, match="disk full"):
-        write_json_atomic(path, {"x": []})
+        write_json(path, {"x": []})
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
     assert read_attribute_file(path) == {"glioma tumor": ["kept sentence of enough length"]}

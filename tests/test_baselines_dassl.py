@@ -20,9 +20,7 @@ ZERO_SHOT = ("ZeroshotCLIP", "AttrVR_ZS", "BioMedVR_ZS")
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("data")
-    make_dataset(
-        str(root), "BUSI", classnames=("benign tumor", "malignant tumor", "normal scan"), counts=(4, 2, 4)
-    )
+    make_dataset(str(root), "busi", counts=(4, 2, 4))
     return str(root)
 
 

@@ -11,13 +11,14 @@ import pytest
 import torch
 from yacs.config import CfgNode
 
+from datasets.catalog import CATALOG
 from tests.conftest import REPO, TINY_BACKBONE, requires_dassl, run_train_py
-from tools.synthetic_data import DEFAULT_CLASSES, make_dataset
+from tools.synthetic_data import make_dataset
 from trainers.config import extend_cfg
 from trainers.schedule import build_scheduler
 from trainers.text_prompts import CoOpCLIP, PromptLearner, check_prompt_cfg
 
-CLASSES = list(DEFAULT_CLASSES)
+CLASSES = list(CATALOG["btmri"].classnames)
 N_CTX = 4
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tracemalloc
 
 import numpy as np
@@ -14,6 +15,7 @@ from torch.nn import functional as F
 from torchvision import transforms as T
 
 import trainers.fast_data as fast_data
+from datasets.images import ImageReadError
 from tools.synthetic_data import synthetic_image
 from trainers.attribute_bank import AttributeBank, build_bank
 from trainers.fast_data import (
@@ -437,3 +439,48 @@ def test_an_undecodable_training_image_is_named(tmp_path):
     broken.write_bytes(b"\x89PNG but not really")
     with pytest.raises(ImageReadError, match=r"broken_scan\.png"):
         decode_all([str(broken)], decode_train_image, 192, "bicubic", 2, "Decoding train")
+
+
+def test_an_image_replaced_in_place_rebuilds_the_cache(tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    path = folder / "a.png"
+    Image.fromarray(np.full((40, 40, 3), 10, np.uint8)).save(path)
+    split = tmp_path / "split.json"
+    split.write_text("{}")
+
+    def open_cache() -> np.ndarray:
+        return open_image_array(
+            str(tmp_path / "cache"), "test", [str(path)], [0], 32, "bicubic", str(split), 1
+        )
+
+    assert int(open_cache()[0].max()) == 10
+    Image.fromarray(np.full((40, 40, 3), 200, np.uint8)).save(path)  # same path and size, new pixels
+    assert int(open_cache()[0].min()) == 200
+    assert "out of date" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage", [b"", b"{not json", b"[1, 2]", b"\xff\xfe"])
+def test_a_damaged_cache_record_is_stale_not_fatal(cache, capsys, damage):
+    open_cache, decoder, split = cache
+    first = np.array(open_cache())
+    meta = first_cache_file(split) + ".json"
+    with open(meta, "wb") as file:
+        file.write(damage)
+    np.testing.assert_array_equal(open_cache(), first)
+    assert decoder.calls == 2 * len(IMAGES)
+    open_cache()
+    assert decoder.calls == 2 * len(IMAGES)
+
+
+def test_a_failed_cache_build_names_the_image_and_leaves_no_temporary_file(image_paths, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    split = tmp_path / "split.json"
+    split.write_text("{}")
+    paths = [*image_paths, str(broken)]
+    with pytest.raises(ImageReadError, match=re.escape(str(broken))):
+        open_image_array(
+            str(tmp_path / "cache"), "test", paths, [0] * len(paths), 32, "bicubic", str(split), 1
+        )
+    assert list((tmp_path / "cache").iterdir()) == []

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from datasets.catalog import CATALOG
 from tests.conftest import TINY_BACKBONE, requires_dassl, run_train_py
 from tests.hf_text_tower import tiny_biomedclip
-from tools.synthetic_data import DEFAULT_CLASSES, make_dataset
+from tools.synthetic_data import make_dataset
 from trainers.aliases import resolve_trainer_alias
 from trainers.text_prompts import CoOpCLIP, PromptLearner
 
-CLASSES = list(DEFAULT_CLASSES)
+CLASSES = list(CATALOG["btmri"].classnames)
 N_CTX, WIDTH, EMBED = 4, 32, 32  # the tiny CLIP's text width and embedding size
 META_NET = EMBED * (EMBED // 16) + EMBED // 16 + (EMBED // 16) * WIDTH + WIDTH  # Linear-ReLU-Linear
 

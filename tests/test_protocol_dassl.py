@@ -114,9 +114,26 @@ def test_best_test_epoch_is_recorded_and_the_reported_accuracy_stays_honest(data
     assert "optimistic: selected on the test set" in capsys.readouterr().out
 
 
+class Crash(Exception):
+    pass
+
+
+def crash_after_first_epoch(trainer):
+    """Train until the end of epoch 1 of 2 (its checkpoint and history line written), then crash."""
+    finish = trainer.after_epoch
+
+    def after_epoch():
+        finish()
+        raise Crash
+
+    trainer.after_epoch = after_epoch
+    with pytest.raises(Crash):
+        trainer.train()
+    return trainer
+
+
 def test_best_val_survives_a_resume(data_root, tmp_path):
-    first = build(data_root, tmp_path, "few_shot", "TEST.FINAL_MODEL", "best_val", "OPTIM.MAX_EPOCH", "1")
-    first.train()
+    first = crash_after_first_epoch(build(data_root, tmp_path, "few_shot", "TEST.FINAL_MODEL", "best_val"))
     best = first.best_result
     assert best > -math.inf
     resumed = build(data_root, tmp_path, "few_shot", "TEST.FINAL_MODEL", "best_val")
@@ -135,7 +152,7 @@ def test_the_grad_scaler_state_is_checkpointed_and_restored(data_root, tmp_path)
         def load_state_dict(self, state: dict) -> None:
             self.scale = state["scale"]
 
-    first = build(data_root, tmp_path, "few_shot", "OPTIM.MAX_EPOCH", "1")
+    first = build(data_root, tmp_path)
     first.scaler = Scaler(2048.0)
     first.save_model(0, str(tmp_path))
     resumed = build(data_root, tmp_path)
@@ -145,9 +162,9 @@ def test_the_grad_scaler_state_is_checkpointed_and_restored(data_root, tmp_path)
 
 
 def test_history_is_cut_back_to_the_resumed_epoch(data_root, tmp_path):
-    build(data_root, tmp_path, "few_shot", "OPTIM.MAX_EPOCH", "1").train()
+    crash_after_first_epoch(build(data_root, tmp_path))
     history = tmp_path / "history.jsonl"
-    with history.open("a") as file:  # epoch 2 logged, then a crash before its checkpoint
+    with history.open("a") as file:  # as if epoch 2 had been logged before a crash, without its checkpoint
         file.write(json.dumps({"epoch": 2, "lr": 20.0, "loss": 9.9}) + "\n")
     build(data_root, tmp_path).train()
     records = [json.loads(line) for line in history.read_text().splitlines()]

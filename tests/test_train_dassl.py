@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import REPO, TINY_BACKBONE, requires_dassl, run_bash
+from tests.conftest import REPO, TINY_BACKBONE, hold_lock, requires_dassl, run_bash
 from tools.synthetic_data import make_dataset
 from trainers.metrics import accuracy, classification_report
 from trainers.mope import Scores
@@ -109,6 +110,17 @@ def test_training_writes_log_metrics_history_and_a_small_checkpoint(trained):
     assert set(state["state_dict"]) == {"prompt.delta", "gate_logits"}
     assert state["epoch"] == 2 and state["classnames"][0] == "glioma tumor"
     assert state["scheduler"]["last_epoch"] == 2  # the cosine schedule was stepped every epoch
+    assert (state["trainer"], state["max_epoch"], state["input_size"]) == ("BioMedVR", 2, 192)
+
+
+def test_the_epoch_line_shows_the_epochs_own_learning_rate(trained):
+    lines = [line for line in (trained / "log.txt").read_text().splitlines() if line.startswith("epoch [")]
+    assert [line.split(" lr ")[1].split()[0] for line in lines] == ["4.0000e+01", "2.0000e+01"]
+
+
+def test_metrics_record_the_images_used_per_class(trained):
+    shots = metrics(trained)["shots_per_class"]
+    assert shots == {"glioma tumor": 4, "meningioma tumor": 4, "pituitary tumor": 4, "normal brain": 4}
 
 
 @torch.no_grad()
@@ -218,7 +230,7 @@ def test_fast_and_dassl_loaders_give_the_same_test_logits(trained, data_root, tm
     """One checkpoint evaluated through the uint8 image cache and through Dassl's PIL loaders."""
     logits = {}
     for fast in ("True", "False"):
-        trainer = build(data_root, tmp_path / fast, "TRAINER.BIOMEDVR.FAST_DATA", fast)
+        trainer = build(data_root, tmp_path / fast, "TRAINER.COMMON.FAST_DATA", fast)
         trainer.load_model(str(trained), epoch=2)
         logits[fast] = fused_test_logits(trainer)
     assert logits["True"].shape == (32, 4)
@@ -328,8 +340,10 @@ def test_bad_settings_are_named(data_root, tmp_path, key, value, pattern):
 
 
 def test_a_checkpoint_from_other_classes_is_refused_with_both_class_lists(trained, data_root, tmp_path):
+    from trainers.checkpoints import CheckpointError
+
     trainer = build(data_root, tmp_path, "DATASET.SUBSAMPLE_CLASSES", "base")
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(CheckpointError) as error:
         trainer.load_model(str(trained), epoch=2)
     message = str(error.value)
     assert (
@@ -353,3 +367,95 @@ def test_best_val_selects_on_the_validation_split_and_tests_once(data_root, tmp_
     assert output.count("Evaluate on the *val* set") == 2 and output.count("Evaluate on the *test* set") == 1
     best = torch.load(tmp_path / "prompt_learner" / "model-best.pth.tar", weights_only=True)
     assert metrics(tmp_path)["split"] == "test" and metrics(tmp_path)["epoch"] == best["epoch"]
+
+
+# ----- checkpoints that do not fit the run, locks, untrained runs ------------------------------------
+
+
+def fake_checkpoint(built, folder: Path, **changes) -> Path:
+    """A checkpoint of a built trainer's own state, pointed to, with some recorded facts changed."""
+    state = {
+        "state_dict": built.trainable.state_dict(),
+        "epoch": 1,
+        "optimizer": built.optim.state_dict(),
+        "scheduler": built.sched.state_dict(),
+        "classnames": built.classnames,
+        "trainer": type(built).__name__,
+        "max_epoch": built.cfg.OPTIM.MAX_EPOCH,
+        **changes,
+    }
+    path = folder / "prompt_learner" / "model.pth.tar-1"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    (path.parent / "checkpoint").write_text(path.name + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def attrvr(data_root, tmp_path_factory):
+    return build(data_root, tmp_path_factory.mktemp("attrvr"), "TRAINER.NAME", "AttrVR")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"trainer": "AR"}, "was trained by AR, but this run is AttrVR"),
+        ({"classnames": ["a", "b", "c", "d"]}, "was trained on 4 classes (a, b, c, d)"),
+        ({"max_epoch": 7}, "was trained with OPTIM.MAX_EPOCH 7"),
+    ],
+)
+def test_resume_refuses_a_checkpoint_that_does_not_fit(attrvr, tmp_path, changes, message):
+    from trainers.checkpoints import CheckpointError
+
+    path = fake_checkpoint(attrvr, tmp_path, **changes)
+    with pytest.raises(CheckpointError, match=re.escape(message)) as error:
+        attrvr.resume_model_if_exist(str(tmp_path))
+    assert str(path) in str(error.value)
+
+
+def test_eval_only_refuses_another_trainers_checkpoint_of_the_same_shapes(attrvr, tmp_path):
+    from trainers.checkpoints import CheckpointError
+
+    fake_checkpoint(attrvr, tmp_path, trainer="AR")
+    with pytest.raises(CheckpointError, match="was trained by AR, but this run is AttrVR"):
+        attrvr.load_model(str(tmp_path))
+
+
+def test_resume_follows_the_pointer_to_a_fitting_checkpoint(attrvr, tmp_path):
+    fake_checkpoint(attrvr, tmp_path)
+    assert attrvr.resume_model_if_exist(str(tmp_path)) == 1
+
+
+@pytest.mark.parametrize("damage", ["pointer", "checkpoint"])
+def test_a_damaged_checkpoint_or_pointer_is_named_on_resume(attrvr, tmp_path, damage):
+    from trainers.checkpoints import CheckpointError
+
+    path = fake_checkpoint(attrvr, tmp_path)
+    broken = path.parent / "checkpoint" if damage == "pointer" else path
+    broken.write_bytes(b"" if damage == "pointer" else path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=re.escape(str(broken))) as error:
+        attrvr.resume_model_if_exist(str(tmp_path))
+    assert "weights_only" not in str(error.value)
+
+
+def test_zero_epochs_are_refused_instead_of_recording_an_untrained_model(data_root, tmp_path):
+    with pytest.raises(ValueError, match=r"OPTIM\.MAX_EPOCH must be at least 1 for BioMedVR, got 0"):
+        build(data_root, tmp_path, "OPTIM.MAX_EPOCH", "0")
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_a_second_run_in_the_same_folder_is_refused(data_root, tmp_path):
+    import train as train_module
+    from trainers.run_lock import output_lock
+
+    args = ["--root", data_root, "--seed", "1", "--output-dir", str(tmp_path), *BASE_ARGS, *OVERRIDES]
+    holder = hold_lock(tmp_path)
+    try:
+        with pytest.raises(SystemExit, match=f"error: another run \\(process {holder.pid} on"):
+            train_module.main(train_module.parse_args(args))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (tmp_path / "log.txt").exists()
+    with output_lock(str(tmp_path)):
+        pass

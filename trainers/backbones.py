@@ -184,6 +184,48 @@ def uses_quick_gelu(name: str, model_name: str, weights: str | None) -> bool:
     return name in OPENAI_ARCHITECTURES
 
 
+OFFLINE_HINT = (
+    "Without internet, fetch the weights on another machine and set MODEL.BACKBONE.PRETRAINED to the "
+    "file (README: Backbones and offline clusters)"
+)
+
+
+def _weights_error(name: str, error: Exception) -> BackboneError:
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return BackboneError(
+        f"cannot get the weights of backbone {name} ({type(error).__name__}: {first_line}). {OFFLINE_HINT}."
+    )
+
+
+def fetch_weights(name: str, pretrained: str = "") -> None:
+    """Check the backbone name and make its weights available now (downloading them once).
+
+    Called before a run writes anything or reads data, so that an unknown name or a download that
+    cannot happen ends the run at once, in one message.
+    """
+    model_name, weights = resolve_backbone(name, pretrained)
+    try:
+        if model_name.startswith("hf-hub:"):
+            open_clip.pretrained.download_pretrained_from_hf(
+                model_name.removeprefix("hf-hub:"), filename="open_clip_config.json"
+            )
+            return
+        if weights is None or os.path.isfile(weights):
+            return
+        config = open_clip.get_pretrained_cfg(model_name, weights)
+        if not config:
+            tags = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
+            raise BackboneError(
+                f"MODEL.BACKBONE.PRETRAINED: open_clip has no weights {weights!r} for {model_name} "
+                f"(its tags: {tags}); give a tag, a weights file, or none for random weights"
+            )
+        open_clip.download_pretrained(config)
+    except BackboneError:
+        raise
+    except Exception as error:
+        raise _weights_error(name, error) from error
+
+
 def load_backbone(name: str, pretrained: str = "", device: str | torch.device = "cpu") -> Backbone:
     """Build a frozen fp32 open_clip model (eval mode, no gradients) with its own preprocessing.
 
@@ -196,15 +238,18 @@ def load_backbone(name: str, pretrained: str = "", device: str | torch.device = 
     torchscript = weights is not None and os.path.isfile(weights) and is_torchscript_archive(weights)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = open_clip.create_model(
-            model_name,
-            pretrained=None if torchscript else weights,
-            precision="fp32",
-            device=device,
-            force_quick_gelu=uses_quick_gelu(name, model_name, weights),
-        )
-    if torchscript:
-        load_torchscript_weights(model, weights)
+        try:
+            model = open_clip.create_model(
+                model_name,
+                pretrained=None if torchscript else weights,
+                precision="fp32",
+                device=device,
+                force_quick_gelu=uses_quick_gelu(name, model_name, weights),
+            )
+            if torchscript:
+                load_torchscript_weights(model, weights)
+        except Exception as error:
+            raise _weights_error(name, error) from error
     model.eval()
     model.requires_grad_(False)
     preprocess = model.visual.preprocess_cfg

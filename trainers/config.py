@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from yacs.config import CfgNode as CN
+
+# TRAINER.BIOMEDVR.INPUT_SIZE's default, also assumed for checkpoints that do not record theirs.
+DEFAULT_INPUT_SIZE = 192
 
 # PREC, one per trainer family's node (TRAINER.BIOMEDVR.PREC, TRAINER.COOP.PREC, ...): encoder
 # autocast on CUDA, "fp32", "bf16" or "fp16" (with a grad scaler; "amp", BiomedCoOp's name, is the
@@ -44,7 +49,7 @@ def extend_cfg(cfg: CN) -> None:
 
     vr = cfg.TRAINER.BIOMEDVR = CN()
     # Side of the image inside the frame; the backbone's size minus twice the frame width (224 - 2*16).
-    vr.INPUT_SIZE = 192
+    vr.INPUT_SIZE = DEFAULT_INPUT_SIZE
     # Attribute set: a folder name under attributes/ or a path to a folder of <dataset>_<kind>.json.
     vr.ATTRIBUTE_SET = "curated"
     # Sentences used per class and kind.
@@ -119,3 +124,16 @@ def prompt_node(cfg: CN, name: str) -> CN:
     # Where the class name goes; only "end" ("<context> <classname>.") is implemented.
     node.CLASS_TOKEN_POSITION = "end"
     return node
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def fit_workers(cfg: CN) -> None:
+    """DATALOADER.NUM_WORKERS no larger than the available CPUs (more only makes torch warn and wait)."""
+    cpus = available_cpus()
+    if cpus < cfg.DATALOADER.NUM_WORKERS:
+        print(f"DATALOADER.NUM_WORKERS {cfg.DATALOADER.NUM_WORKERS} lowered to {cpus}, the CPUs available")
+        cfg.DATALOADER.NUM_WORKERS = cpus

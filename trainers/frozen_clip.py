@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
-import re
+from collections import Counter
 
 import numpy as np
 import torch
@@ -24,8 +24,19 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 from yacs.config import CfgNode
 
+from datasets.atomic import atomic_path, atomic_write, write_json
 from datasets.images import load_rgb
 from trainers.backbones import load_backbone
+from trainers.checkpoints import (
+    MODULE_NAME,
+    POINTER,
+    CheckpointError,
+    epoch_file,
+    read_checkpoint,
+    read_pointer,
+    resolve_checkpoint,
+    saved_epochs,
+)
 from trainers.fast_data import (
     FastEvalLoader,
     FastTrainLoader,
@@ -37,13 +48,11 @@ from trainers.fast_data import (
 )
 from trainers.metrics import accuracy, classification_report
 from trainers.mope import Scores
-from trainers.run_files import append_history, config_hash, read_history, truncate_history, write_json
+from trainers.run_files import append_history, config_hash, read_history, truncate_history
 from trainers.schedule import build_scheduler
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "amp": torch.float16}
 LR_STEPS = ("epoch", "batch")
-MODULE_NAME = "prompt_learner"
-CHECKPOINT_PATTERN = re.compile(r"model\.pth\.tar-(\d+)$")
 
 
 class RGBDatasetWrapper(DatasetWrapper):
@@ -89,6 +98,12 @@ class FrozenCLIPTrainer(TrainerX):
         if cfg.TRAINER.COMMON.LR_STEP not in LR_STEPS:
             raise ValueError(
                 f"TRAINER.COMMON.LR_STEP must be one of {LR_STEPS}, got {cfg.TRAINER.COMMON.LR_STEP!r}"
+            )
+        if self.trains and cfg.OPTIM.MAX_EPOCH < 1:
+            raise ValueError(
+                f"OPTIM.MAX_EPOCH must be at least 1 for {type(self).__name__}, got {cfg.OPTIM.MAX_EPOCH}: "
+                "0 epochs would evaluate and record an untrained model. To evaluate without training, "
+                "use a zero-shot trainer, or --eval-only with --model-dir."
             )
 
     # ----- data -----------------------------------------------------------------------------------
@@ -261,7 +276,7 @@ class FrozenCLIPTrainer(TrainerX):
             self.scaler.update()
         parts["acc"] = accuracy(scores.fused.detach(), labels)
         self._history.append(parts)
-        if self.lr_per_batch or (self.batch_idx + 1) == self.num_batches:
+        if self.lr_per_batch:
             self.update_lr()
         return parts
 
@@ -274,6 +289,11 @@ class FrozenCLIPTrainer(TrainerX):
         self.scaled(loss).backward()
 
     def after_epoch(self) -> None:
+        """Step the schedule after the epoch's last progress line (which thus shows the epoch's own
+        learning rate), then Dassl's evaluation and checkpoint, then the history line. With
+        TRAINER.COMMON.LR_STEP batch the schedule was stepped after every batch instead."""
+        if self.trains and not self.lr_per_batch:
+            self.update_lr()
         super().after_epoch()
         record = {"epoch": self.epoch + 1, "lr": self._epoch_lr}
         for key in self._history[0] if self._history else []:
@@ -371,6 +391,13 @@ class FrozenCLIPTrainer(TrainerX):
             return self.loaded_epoch
         return self.epoch + 1 if self.trains else 0
 
+    def shots_per_class(self) -> dict[str, int] | None:
+        """Training images used per class in a few-shot run (fewer than NUM_SHOTS where a class is small)."""
+        if self.cfg.DATASET.NUM_SHOTS < 1:
+            return None
+        counts = Counter(datum.label for datum in self.dm.dataset.train_x)
+        return {self.lab2cname[label]: counts[label] for label in range(self.num_classes)}
+
     def _write_metrics(self, report: dict, split: str) -> None:
         cfg = self.cfg
         payload = {
@@ -381,6 +408,7 @@ class FrozenCLIPTrainer(TrainerX):
             "seed": cfg.SEED,
             "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
             "classnames": self.classnames,
+            "shots_per_class": self.shots_per_class(),
             "epoch": self.tested_epoch(),
             "split": split,
             **report,
@@ -393,14 +421,13 @@ class FrozenCLIPTrainer(TrainerX):
 
     # ----- checkpoints ----------------------------------------------------------------------------
     def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result=None, model_name=""):
-        """Only the trainable state (about 1.2 MB for BioMedVR), plus the class names it was trained on.
+        """Only the trainable state (about 1.2 MB for BioMedVR), plus what it was trained on and with.
 
         Periodic checkpoints replace the previous one; ``model-best.pth.tar`` does not move the
-        ``checkpoint`` pointer that ``--resume`` follows.
+        ``checkpoint`` pointer that ``--resume`` follows. Every file is written atomically.
         """
         for name in self.get_model_names():
             folder = os.path.join(directory, name)
-            os.makedirs(folder, exist_ok=True)
             state = {
                 "state_dict": self._models[name].state_dict(),
                 "epoch": epoch + 1,
@@ -411,30 +438,40 @@ class FrozenCLIPTrainer(TrainerX):
                 "trainer": type(self).__name__,
                 "best_result": float(self.best_result),
                 "scaler": None if self.scaler is None else self.scaler.state_dict(),
+                "max_epoch": self.cfg.OPTIM.MAX_EPOCH,
+                "input_size": self.data_image_size(),
             }
-            filename = model_name or f"model.pth.tar-{epoch + 1}"
-            torch.save(state, os.path.join(folder, filename))
+            filename = model_name or epoch_file(epoch + 1)
+            with atomic_path(os.path.join(folder, filename)) as temporary:
+                torch.save(state, temporary)
             if model_name:
                 continue
-            with open(os.path.join(folder, "checkpoint"), "w") as pointer:
+            with atomic_write(os.path.join(folder, POINTER)) as pointer:
                 pointer.write(filename + "\n")
-            for older in glob.glob(os.path.join(folder, "model.pth.tar-*")):
-                match = CHECKPOINT_PATTERN.search(older)
-                if match and int(match.group(1)) < epoch + 1:
-                    os.remove(older)
+            for older in saved_epochs(folder):
+                if older < epoch + 1:
+                    os.remove(os.path.join(folder, epoch_file(older)))
 
     def resume_model_if_exist(self, directory: str) -> int:
-        pointers = [os.path.join(directory, name, "checkpoint") for name in self.get_model_names()]
+        """Dassl's resume from the ``checkpoint`` pointer, after checking the checkpoint fits this run."""
+        pointers = [os.path.join(directory, name, POINTER) for name in self.get_model_names()]
         if not all(os.path.isfile(pointer) for pointer in pointers):
             print("No checkpoint found, train from scratch")
             return 0
-        start_epoch = super().resume_model_if_exist(directory)
-        name = self.get_model_names()[0]
-        path = os.path.join(directory, name, self._checkpoint_file(directory, name, start_epoch))
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        self.best_result = checkpoint.get("best_result", self.best_result)
-        if self.scaler is not None and checkpoint.get("scaler"):
-            self.scaler.load_state_dict(checkpoint["scaler"])
+        print(f"Found checkpoint at {directory} (will resume training)")
+        start_epoch = 0
+        for name in self.get_model_names():
+            path = read_pointer(os.path.join(directory, name))
+            checkpoint = read_checkpoint(path, self.device)
+            self._check_checkpoint(checkpoint, path, self._models[name], resuming=True)
+            self._models[name].load_state_dict(checkpoint["state_dict"])
+            self._optims[name].load_state_dict(checkpoint["optimizer"])
+            self._scheds[name].load_state_dict(checkpoint["scheduler"])
+            start_epoch = int(checkpoint["epoch"])
+            self.best_result = checkpoint.get("best_result", self.best_result)
+            if self.scaler is not None and checkpoint.get("scaler"):
+                self.scaler.load_state_dict(checkpoint["scaler"])
+            print(f"Resumed {name} from {path} (epoch {start_epoch})")
         truncate_history(self.history_path, start_epoch)
         return start_epoch
 
@@ -444,49 +481,55 @@ class FrozenCLIPTrainer(TrainerX):
             print("Note that load_model() is skipped as no pretrained model is given")
             return
         for name in self.get_model_names():
-            path = os.path.join(directory, name, self._checkpoint_file(directory, name, epoch))
-            if not os.path.isfile(path):
-                found = sorted(
-                    os.path.basename(p) for p in glob.glob(os.path.join(directory, name, "model*"))
-                )
+            folder = os.path.join(directory, name)
+            path = resolve_checkpoint(folder, epoch)
+            if path is None or not os.path.isfile(path):
+                found = sorted(os.path.basename(p) for p in glob.glob(os.path.join(folder, "model*")))
                 raise FileNotFoundError(
-                    f"No model at {path}. Checkpoints in that folder: {found or 'none'}; pass one of "
-                    "their epochs with --load-epoch (or train first)."
+                    f"No model at {path or folder}. Checkpoints in that folder: {found or 'none'}; pass one "
+                    "of their epochs with --load-epoch (or train first)."
                 )
-            checkpoint = torch.load(path, map_location=self.device, weights_only=True)
+            checkpoint = read_checkpoint(path, self.device)
             self._check_checkpoint(checkpoint, path, self._models[name])
             self._models[name].load_state_dict(checkpoint["state_dict"])
             self.loaded_epoch = int(checkpoint["epoch"])
             val = checkpoint.get("val_result")
             print(f"Load {path} to {name} (epoch={checkpoint['epoch']}, val_result={val})")
 
-    @staticmethod
-    def _checkpoint_file(directory: str, name: str, epoch: int | None) -> str:
-        """``--load-epoch E``, else the best-val checkpoint, else the latest (the ``checkpoint`` pointer)."""
-        if epoch is not None:
-            return f"model.pth.tar-{epoch}"
-        pointer = os.path.join(directory, name, "checkpoint")
-        if os.path.isfile(os.path.join(directory, name, "model-best.pth.tar")) or not os.path.isfile(pointer):
-            return "model-best.pth.tar"
-        with open(pointer) as file:
-            return file.readline().strip()
-
-    def _check_checkpoint(self, checkpoint: dict, path: str, module: nn.Module) -> None:
+    def _check_checkpoint(
+        self, checkpoint: dict, path: str, module: nn.Module, resuming: bool = False
+    ) -> None:
+        """The checkpoint's trainer, classes, parameter shapes and (to resume) schedule fit this run."""
+        trainer = checkpoint.get("trainer")
+        if trainer is not None and trainer != type(self).__name__:
+            raise CheckpointError(
+                f"checkpoint {path} was trained by {trainer}, but this run is {type(self).__name__}. "
+                f"Use --trainer {trainer}, or another --model-dir / --output-dir."
+            )
         trained_on = checkpoint.get("classnames")
         evaluating = self.classnames
         subsample = self.cfg.DATASET.SUBSAMPLE_CLASSES
-        if trained_on is not None and subsample != "new" and list(trained_on) != evaluating:
-            raise ValueError(
+        if trained_on is not None and (resuming or subsample != "new") and list(trained_on) != evaluating:
+            raise CheckpointError(
                 f"checkpoint {path} was trained on {len(trained_on)} classes ({', '.join(trained_on)}), "
                 f"but {self.cfg.DATASET.NAME} with DATASET.SUBSAMPLE_CLASSES {subsample} has "
                 f"{len(evaluating)} classes ({', '.join(evaluating)}). Evaluate on the classes it was "
                 "trained on, or use DATASET.SUBSAMPLE_CLASSES new for base-to-novel."
             )
+        max_epoch = checkpoint.get("max_epoch")
+        if resuming and max_epoch is not None and max_epoch != self.cfg.OPTIM.MAX_EPOCH:
+            raise CheckpointError(
+                f"checkpoint {path} (epoch {checkpoint['epoch']}) was trained with OPTIM.MAX_EPOCH "
+                f"{max_epoch}, and its learning-rate schedule ends there; this run asks for "
+                f"{self.cfg.OPTIM.MAX_EPOCH}, which would make the learning rate jump. Train "
+                f"{self.cfg.OPTIM.MAX_EPOCH} epochs in another --output-dir, or keep OPTIM.MAX_EPOCH "
+                f"{max_epoch}."
+            )
         expected = module.state_dict()
         for key, value in checkpoint["state_dict"].items():
             if key not in expected or expected[key].shape != value.shape:
                 wanted = tuple(expected[key].shape) if key in expected else "absent"
-                raise ValueError(
+                raise CheckpointError(
                     f"checkpoint {path} does not fit this model: {key} has shape {tuple(value.shape)} "
                     f"there and {wanted} here (different trainer, backbone, INPUT_SIZE or classes?)"
                 )
