@@ -4,9 +4,10 @@
 ``--backbone``, tables for every backbone that has finished runs; without ``--shots``, 16 shots, or the
 largest number of shots found when there are no 16-shot runs.
 
-Rows follow the paper's groups: zero-shot, prompt learning, visual reprogramming. Without
-``--backbone`` every backbone is shown and each row names its own (``CoOp (biomedclip)``), as the
-paper runs the prompt-learning rows on BiomedCLIP and the others on CLIP.
+Rows follow the paper's groups: zero-shot, prompt learning, visual reprogramming. With several
+backbones and no ``--backbone``, the markdown starts with one Table 1 in which each row names its
+backbone (``CoOp (biomedclip)``), as the paper runs the prompt-learning rows on BiomedCLIP and the
+others on CLIP.
 
 A run is a ``seed<S>`` folder at ``<dataset>/shots_<K>/<Trainer>/<backbone>/seed<S>`` (few-shot and
 zero-shot, K = 0) or at ``base2new/{train_base,test_new}/<dataset>/shots_<K>/<Trainer>/<backbone>/seed<S>``.
