@@ -33,7 +33,7 @@ def cfg() -> CfgNode:
 
 def project_keys() -> CfgNode:
     """This project's keys alone, on the nodes Dassl would provide (no Dassl needed)."""
-    config = CfgNode({"DATASET": {}, "MODEL": {"BACKBONE": {}}, "TRAINER": {}})
+    config = CfgNode({"DATASET": {}, "DATALOADER": {}, "MODEL": {"BACKBONE": {}}, "TEST": {}, "TRAINER": {}})
     extend_cfg(config)
     return config
 

@@ -198,6 +198,8 @@ def expand(grid: Grid, output: str, data: str) -> list[Job]:
                         )
                         for seed in grid.seeds:
                             mine = tuple(step for step in steps if _seed_of(step) == seed)
+                            if not mine:  # a zero-shot script evaluates once, for every seed
+                                continue
                             run_dir = output_dir_of(mine[0])
                             jobs.setdefault(
                                 run_dir, Job(os.path.relpath(run_dir, output), method, dataset, seed, mine)
