@@ -7,6 +7,10 @@ published`` uses them. ``published_attrvr``: the des/dist files the same reposit
 (``attributes/gpt3/``), under ``attributes/published_attrvr/``. AttrVR's own repository holds attributes
 of natural-image datasets only. The files are the authors' work: they are downloaded by each user and
 never shipped with this project. Each file is parsed as JSON data and checked like any attribute set.
+
+``biomedcoop``: BiomedCoOp's per-class prompt ensembles (its ``trainers/prompt_templates.py``), read as
+data (parsed, never executed) and written as JSON to ``<root>/biomedcoop_prompts.json``, which
+``TRAINER.BIOMEDCOOP.PROMPTS biomedcoop`` reads.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from attributes.files import (
     check_attributes,
     read_attribute_file,
 )
+from attributes.prompt_table import BIOMEDCOOP_TABLE, parse_prompt_table, write_prompt_table
 from datasets.atomic import write_json
 
 TIMEOUT_S = 60.0
@@ -48,6 +53,11 @@ SOURCES = {
     "published": Source(BIOMEDVR_RAW, "attributes/gpt3/gpt3", ("des", "dist", "confuse")),
     "published_attrvr": Source(BIOMEDVR_RAW, "attributes/gpt3", ("des", "dist")),
 }
+
+
+BIOMEDCOOP_RAW = "https://raw.githubusercontent.com/TahaKoleilat/BiomedCoOp/main"
+BIOMEDCOOP_FILE = "trainers/prompt_templates.py"
+BIOMEDCOOP = "biomedcoop"
 
 
 class FetchError(RuntimeError):
@@ -94,6 +104,21 @@ def fetch_set(name: str, root: Path, base_url: str | None = None, datasets: Sequ
     return target
 
 
+def fetch_biomedcoop(root: Path, base_url: str | None = None) -> Path:
+    """Download BiomedCoOp's prompt table and write it as JSON under ``root``; returns the file."""
+    url = f"{(base_url or BIOMEDCOOP_RAW).rstrip('/')}/{BIOMEDCOOP_FILE}"
+    print(f"Downloading {url}")
+    try:
+        table = parse_prompt_table(fetch_url(url).decode("utf-8"))
+    except (UnicodeDecodeError, AttributeSetError) as exc:
+        raise FetchError(f"{url}: {exc}") from exc
+    path = root / BIOMEDCOOP_TABLE.name
+    write_prompt_table(table, path)
+    counts = sorted(len(sentences) for sentences in table.values())
+    print(f"Wrote {path}: {len(table)} classes, {counts[0]} to {counts[-1]} sentences each")
+    return path
+
+
 def report_problems(folder: Path, name: str, datasets: Sequence[str] = ()) -> int:
     """Check every fetched file like a user's own set; print a line per problem; return their count."""
     source = SOURCES[name]
@@ -113,11 +138,21 @@ def report_problems(folder: Path, name: str, datasets: Sequence[str] = ()) -> in
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attributes.fetch", description=__doc__.split("\n")[0])
-    parser.add_argument("set", choices=sorted(SOURCES), help="which published set")
+    parser.add_argument("set", choices=sorted([*SOURCES, BIOMEDCOOP]), help="which published set")
     parser.add_argument("--root", type=Path, default=SETS_ROOT, help="folder of attribute sets")
     parser.add_argument("--base-url", help="a mirror of the repository's raw files")
     parser.add_argument("--dataset", nargs="+", choices=sorted(DATASETS), default=[], help="default: all")
     args = parser.parse_args(argv)
+    if args.set == BIOMEDCOOP:
+        try:
+            path = fetch_biomedcoop(args.root, args.base_url)
+        except FetchError as exc:
+            print(
+                f"error: {exc}\nOr use TRAINER.BIOMEDCOOP.PROMPTS curated (our attributes).", file=sys.stderr
+            )
+            return 1
+        print(f"Use it with TRAINER.BIOMEDCOOP.PROMPTS {'biomedcoop' if args.root == SETS_ROOT else path}")
+        return 0
     try:
         folder = fetch_set(args.set, args.root, args.base_url, args.dataset)
     except FetchError as exc:

@@ -100,3 +100,11 @@ def hold_lock(folder: Path | str) -> subprocess.Popen:
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     return holder
+
+
+def run_train_py(*args: str) -> None:
+    """Run train.py with ``args`` from the repository root; on failure, show the end of its output."""
+    done = subprocess.run(
+        [sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

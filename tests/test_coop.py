@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,11 +12,11 @@ import torch
 from yacs.config import CfgNode
 
 from datasets.catalog import CATALOG
-from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
+from tests.conftest import REPO, TINY_BACKBONE, requires_dassl, run_train_py
 from tools.synthetic_data import make_dataset
 from trainers.config import extend_cfg
 from trainers.schedule import build_scheduler
-from trainers.text_prompts import CoOpCLIP, PromptLearner, check_coop_cfg
+from trainers.text_prompts import CoOpCLIP, PromptLearner, check_prompt_cfg
 
 CLASSES = list(CATALOG["btmri"].classnames)
 N_CTX = 4
@@ -35,7 +33,7 @@ def cfg() -> CfgNode:
 
 def project_keys() -> CfgNode:
     """This project's keys alone, on the nodes Dassl would provide (no Dassl needed)."""
-    config = CfgNode({"DATASET": {}, "MODEL": {"BACKBONE": {}}, "TRAINER": {}})
+    config = CfgNode({"DATASET": {}, "DATALOADER": {}, "MODEL": {"BACKBONE": {}}, "TEST": {}, "TRAINER": {}})
     extend_cfg(config)
     return config
 
@@ -76,10 +74,10 @@ def test_gradients_reach_the_context_only(tiny_backbone):
 
 def test_rejects_other_class_token_positions():
     coop = project_keys().TRAINER.COOP
-    check_coop_cfg(coop)
+    check_prompt_cfg(coop, "TRAINER.COOP")
     coop.CLASS_TOKEN_POSITION = "middle"
     with pytest.raises(ValueError, match="CLASS_TOKEN_POSITION"):
-        check_coop_cfg(coop)
+        check_prompt_cfg(coop, "TRAINER.COOP")
 
 
 @requires_dassl
@@ -105,10 +103,7 @@ def run_train(root: Path, output: Path, *extra: str) -> None:
         "MODEL.BACKBONE.NAME", TINY_BACKBONE, "OPTIM.MAX_EPOCH", "1",
         "DATASET.NUM_SHOTS", "4", "DATALOADER.NUM_WORKERS", "0",
     ]  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_train_py(*args)
 
 
 @requires_dassl

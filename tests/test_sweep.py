@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
 from tools import sweep
-from tools.sweep_grid import Grid, GridError, expand, load_grids, method_scripts
+from tools.sweep_grid import Grid, GridError, expand, load_grids, method_scripts, narrow
 from tools.synthetic_data import make_dataset
 
 TINY_TAG = "biomedvr-test-tiny"
@@ -54,11 +54,12 @@ def test_every_named_grid_loads_and_names_known_methods():
 
 def test_table1_expands_to_every_method_dataset_and_seed_in_the_scripts_folders(tmp_path):
     jobs = expand(load_grids()["table1"], str(tmp_path / "out"), str(tmp_path / "data"))
-    assert len(jobs) == 5 * 11 * 3 + 3 * 11  # the 3 zero-shot methods evaluate one seed, recorded for all
+    assert len(jobs) == (7 * 3 + 3) * 11  # a zero-shot method evaluates once, for all seeds
     names = {job.name for job in jobs}
     assert "btmri/shots_16/BioMedVR/vit_b16/seed3" in names
+    assert "btmri/shots_16/CoCoOp/biomedclip/seed3" in names  # prompt learning on BiomedCLIP, as the paper
+    assert not any("/CoOp/vit_b16/" in name for name in names)
     assert "retina/shots_0/ZeroshotCLIP/vit_b16/seed1" in names  # zero-shot methods under shots_0
-    assert "retina/shots_0/ZeroshotCLIP/vit_b16/seed2" not in names
     job = next(job for job in jobs if job.name == "busi/shots_16/BioMedVR/vit_b16/seed2")
     (step,) = job.steps
     assert step_value(step, "--output-dir") == str(tmp_path / "out" / job.name)
@@ -67,6 +68,19 @@ def test_table1_expands_to_every_method_dataset_and_seed_in_the_scripts_folders(
     assert step[-4:] == ("MODEL.BACKBONE.NAME", "ViT-B/16", "DATASET.NUM_SHOTS", "16")
     zero = next(job for job in jobs if job.name == "btmri/shots_0/BioMedVR_ZS/vit_b16/seed1")
     assert "--eval-only" in zero.steps[0]
+
+
+def test_backbones_given_replace_the_methods_own(tmp_path):
+    grid = narrow(load_grids()["table1"], methods=["CoOp", "AR"], datasets=["btmri"], seeds=[1])
+    assert [job.name for job in expand(grid, str(tmp_path), str(tmp_path))] == [
+        "btmri/shots_16/CoOp/biomedclip/seed1",
+        "btmri/shots_16/AR/vit_b16/seed1",
+    ]
+    grid = narrow(grid, backbones=["ViT-B/16"])
+    assert [job.name for job in expand(grid, str(tmp_path), str(tmp_path))] == [
+        "btmri/shots_16/CoOp/vit_b16/seed1",
+        "btmri/shots_16/AR/vit_b16/seed1",
+    ]
 
 
 def test_zero_shot_runs_once_over_shots_and_overrides_come_last(tmp_path):

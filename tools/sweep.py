@@ -168,15 +168,21 @@ def sweep_command(argv: Sequence[str], *extra: str) -> str:
 
 
 def show_results(grid: Grid, output: str) -> None:
-    """tools.results on each variant's tree, for each backbone of the grid."""
+    """tools.results on each variant's tree: for each backbone of the grid, or once with every backbone
+    when methods run on backbones of their own (Table 1: prompt learning on BiomedCLIP)."""
     import os
 
     from tools import results
     from trainers.backbones import backbone_tag
 
+    backbones = sorted({backbone for method in grid.methods for backbone in grid.backbones_of(method)})
     for variant, _ in grid.variants:
         root = os.path.join(output, variant) if variant else output
-        for backbone in grid.backbones:
+        if len(backbones) > 1 and grid.method_backbones:
+            print(f"\n## {root} (each row on its own backbone)\n")
+            results.main([root, "--shots", str(max(grid.shots))])
+            continue
+        for backbone in backbones:
             print(f"\n## {root} ({backbone})\n")
             results.main([root, "--shots", str(max(grid.shots)), "--backbone", backbone_tag(backbone)])
 

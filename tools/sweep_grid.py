@@ -42,8 +42,13 @@ class Grid:
     shots: tuple[int, ...] = (16,)
     seeds: tuple[int, ...] = (1, 2, 3)
     backbones: tuple[str, ...] = ("ViT-B/16",)
+    method_backbones: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (method, backbones) replacing backbones
     overrides: tuple[str, ...] = ()  # KEY VALUE KEY VALUE ...
     variants: tuple[tuple[str, tuple[str, ...]], ...] = (("", ()),)  # (name, KEY VALUE ...)
+
+    def backbones_of(self, method: str) -> tuple[str, ...]:
+        """The backbones a method runs on: its own (``method_backbones``), else the grid's."""
+        return dict(self.method_backbones).get(method, self.backbones)
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,8 @@ def _strings(value, default: tuple) -> tuple:
 
 def grid_from_mapping(name: str, spec: Mapping) -> Grid:
     """A grid from its entry in the grids file, with the keys checked."""
-    known = {"protocol", "methods", "datasets", "shots", "seeds", "backbones", "overrides", "variants"}
+    known = {"protocol", "methods", "datasets", "shots", "seeds", "backbones", "method_backbones"}
+    known |= {"overrides", "variants"}
     unknown = set(spec) - known
     if unknown:
         raise GridError(
@@ -98,6 +104,10 @@ def grid_from_mapping(name: str, spec: Mapping) -> Grid:
         shots=tuple(int(k) for k in _strings(spec.get("shots"), (16,))),
         seeds=tuple(int(s) for s in _strings(spec.get("seeds"), (1, 2, 3))),
         backbones=_strings(spec.get("backbones"), ("ViT-B/16",)),
+        method_backbones=tuple(
+            (str(method), _strings(names, ()))
+            for method, names in (spec.get("method_backbones") or {}).items()
+        ),
         overrides=_pairs(spec.get("overrides")),
         variants=tuple((str(k), _pairs(v)) for k, v in variants.items()) if variants else (("", ()),),
     )
@@ -180,7 +190,7 @@ def expand(grid: Grid, output: str, data: str) -> list[Job]:
         env = {"OUTPUT": root, "DATA": data, "SEEDS": " ".join(map(str, grid.seeds))}
         for dataset in datasets:
             for method in grid.methods:
-                for backbone in grid.backbones:
+                for backbone in grid.backbones_of(method):
                     for shots in grid.shots:
                         command = script_calls(grid, scripts[method], dataset, backbone, shots)
                         steps = plan(
@@ -188,7 +198,7 @@ def expand(grid: Grid, output: str, data: str) -> list[Job]:
                         )
                         for seed in grid.seeds:
                             mine = tuple(step for step in steps if _seed_of(step) == seed)
-                            if not mine:  # zero-shot: the first seed runs, the script records it for all
+                            if not mine:  # a zero-shot script evaluates once, for every seed
                                 continue
                             run_dir = output_dir_of(mine[0])
                             jobs.setdefault(
@@ -198,8 +208,14 @@ def expand(grid: Grid, output: str, data: str) -> list[Job]:
 
 
 def narrow(grid: Grid, **fields) -> Grid:
-    """The grid with the given fields replaced (None leaves a field as it is)."""
-    return replace(grid, **{key: tuple(value) for key, value in fields.items() if value is not None})
+    """The grid with the given fields replaced (None leaves a field as it is).
+
+    Backbones given here apply to every method (they replace ``method_backbones`` too).
+    """
+    changes = {key: tuple(value) for key, value in fields.items() if value is not None}
+    if "backbones" in changes:
+        changes["method_backbones"] = ()
+    return replace(grid, **changes)
 
 
 def select(jobs: Iterable[Job], patterns: Sequence[str]) -> list[Job]:

@@ -51,7 +51,7 @@ from trainers.mope import Scores
 from trainers.run_files import append_history, config_hash, read_history, truncate_history
 from trainers.schedule import build_scheduler
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "amp": torch.float16}
 LR_STEPS = ("epoch", "batch")
 
 
@@ -104,11 +104,6 @@ class FrozenCLIPTrainer(TrainerX):
                 f"OPTIM.MAX_EPOCH must be at least 1 for {type(self).__name__}, got {cfg.OPTIM.MAX_EPOCH}: "
                 "0 epochs would evaluate and record an untrained model. To evaluate without training, "
                 "use a zero-shot trainer, or --eval-only with --model-dir."
-            )
-        if "normalize" in cfg.INPUT.TRANSFORMS:
-            raise ValueError(
-                "INPUT.TRANSFORMS must not contain 'normalize': images stay in [0, 1] (where visual "
-                "prompts are painted) and the model normalizes them with the backbone's mean/std"
             )
 
     # ----- data -----------------------------------------------------------------------------------
@@ -273,11 +268,10 @@ class FrozenCLIPTrainer(TrainerX):
         loss, parts = self.compute_loss(scores, labels)
         self.model_zero_grad()
         self.detect_anomaly(loss)
+        self.backward(loss)
         if self.scaler is None:
-            loss.backward()
             self.model_update()
         else:
-            self.scaler.scale(loss).backward()
             self.scaler.step(self.optim)
             self.scaler.update()
         parts["acc"] = accuracy(scores.fused.detach(), labels)
@@ -285,6 +279,14 @@ class FrozenCLIPTrainer(TrainerX):
         if self.lr_per_batch:
             self.update_lr()
         return parts
+
+    def scaled(self, loss: torch.Tensor) -> torch.Tensor:
+        """The loss as it is back-propagated: multiplied by the grad scaler's factor under fp16."""
+        return loss if self.scaler is None else self.scaler.scale(loss)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Gradients of the training loss on the trainable state (ProGrad reshapes them here)."""
+        self.scaled(loss).backward()
 
     def after_epoch(self) -> None:
         """Step the schedule after the epoch's last progress line (which thus shows the epoch's own

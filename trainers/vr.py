@@ -56,6 +56,11 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
                 f"TRAINER.BIOMEDVR.ATTRIBUTE_SAMPLING must be one of {ATTRIBUTE_SAMPLINGS}, "
                 f"got {vr.ATTRIBUTE_SAMPLING!r}"
             )
+        if "normalize" in cfg.INPUT.TRANSFORMS:
+            raise ValueError(
+                "INPUT.TRANSFORMS must not contain 'normalize' for visual reprogramming: the pattern is "
+                "painted on [0, 1] pixels and normalized with the backbone's mean/std afterwards"
+            )
 
     @classmethod
     def image_size(cls, cfg: CfgNode) -> int:
