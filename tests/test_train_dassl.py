@@ -37,13 +37,13 @@ OVERRIDES = [
 CRASH_AFTER_FIRST_EPOCH = """
 import os, sys
 import train
-from trainers.vr import VisualPromptTrainer
-after_epoch = VisualPromptTrainer.after_epoch
+from trainers.frozen_clip import FrozenCLIPTrainer
+after_epoch = FrozenCLIPTrainer.after_epoch
 def after_epoch_then_die(self):
     after_epoch(self)
     if self.epoch == 0:
         os._exit(3)
-VisualPromptTrainer.after_epoch = after_epoch_then_die
+FrozenCLIPTrainer.after_epoch = after_epoch_then_die
 train.main(train.parse_args(sys.argv[1:]))
 """
 
@@ -135,7 +135,7 @@ def test_same_seed_is_bit_identical_and_resume_after_a_crash_reaches_the_same_pa
 
 
 def test_dassl_loaders_path_trains_too(data_root, tmp_path):
-    train(data_root, tmp_path / "slow", "TRAINER.BIOMEDVR.FAST_DATA", "False", epochs=1)
+    train(data_root, tmp_path / "slow", "TRAINER.COMMON.FAST_DATA", "False", epochs=1)
     assert metrics(tmp_path / "slow")["num_samples"] == 32
 
 

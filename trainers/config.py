@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from yacs.config import CfgNode as CN
 
+# PREC, one per trainer family's node (TRAINER.BIOMEDVR.PREC, TRAINER.COOP.PREC, ...): encoder
+# autocast on CUDA, "fp32", "bf16" or "fp16" (with a grad scaler); always fp32 on CPU.
+DEFAULT_PREC = "bf16"
+
 
 def extend_cfg(cfg: CN) -> None:
     """Add the keys of this project's datasets and trainers to a Dassl default config."""
@@ -14,6 +18,17 @@ def extend_cfg(cfg: CN) -> None:
     # Backbone weights: "" = the backbone's published weights, "none" = random weights,
     # an open_clip pretrained tag, or the path of a local weights file (offline clusters).
     cfg.MODEL.BACKBONE.PRETRAINED = ""
+
+    common = cfg.TRAINER.COMMON = CN()
+    # Settings of every trainer on a frozen CLIP (VR and prompt learning alike).
+    # Decode images once into tensor caches and augment on the device; False uses Dassl's loaders.
+    common.FAST_DATA = True
+    # Random-resized-crop and flip of training images; False centre-crops them (for debugging).
+    common.AUGMENT = True
+    # Prompt templates for class-name scoring (AR, VP, zero-shot CLIP); several are averaged.
+    common.TEMPLATES = ["a photo of a {}."]
+    # Save L2-normalized test embeddings to embeddings.npz (for t-SNE figures).
+    common.SAVE_EMBEDDINGS = False
 
     vr = cfg.TRAINER.BIOMEDVR = CN()
     # Side of the image inside the frame; the backbone's size minus twice the frame width (224 - 2*16).
@@ -35,20 +50,14 @@ def extend_cfg(cfg: CN) -> None:
     vr.CS_FORM = "paper"
     # lambda of zero-shot BioMedVR: s+ - lambda * s-.
     vr.ZS_LAMBDA = 0.5
-    # Encoder precision on CUDA: "fp32", "bf16" or "fp16" autocast (always fp32 on CPU).
-    vr.PREC = "bf16"
-    # Decode images once into tensor caches and augment on the device; False uses Dassl's loaders.
-    vr.FAST_DATA = True
-    # Random-resized-crop and flip of training images; False centre-crops them (for debugging).
-    vr.AUGMENT = True
-    # Prompt templates for class-name scoring (AR, VP, zero-shot CLIP); several are averaged.
-    vr.TEMPLATES = ["a photo of a {}."]
+    # Encoder precision of the VR trainers (DEFAULT_PREC above).
+    vr.PREC = DEFAULT_PREC
     # Width in pixels of VP's border pattern.
     vr.VP_BORDER = 30
-    # Save L2-normalized test embeddings to embeddings.npz (for t-SNE figures).
-    vr.SAVE_EMBEDDINGS = False
 
     coop = cfg.TRAINER.COOP = CN()
+    # Encoder precision of CoOp (DEFAULT_PREC above).
+    coop.PREC = DEFAULT_PREC
     # Number of learned context vectors (the token count of CTX_INIT when that is set).
     coop.N_CTX = 4
     # Words that initialize the context ("" = random normal(0, 0.02)); BiomedCoOp uses "a photo of a".
