@@ -69,6 +69,15 @@ def runs(data_root, tmp_path_factory) -> Path:
         out = root / name / "out"
         jobs.append(arguments(data_root, out, name))
         jobs.append(arguments(data_root, root / name / "eval", name, "--eval-only", "--model-dir", str(out)))
+    base, novel = root / "base2new" / "base", root / "base2new" / "new"
+    config = ("--config-file", "configs/trainers/CLIP_Adapter/base_to_novel.yaml")
+    jobs.append(
+        arguments(data_root, base, "CLIP_Adapter", *config, opts=("DATASET.SUBSAMPLE_CLASSES", "base"))
+    )
+    flags = (*config, "--eval-only", "--model-dir", str(base))
+    jobs.append(
+        arguments(data_root, novel, "CLIP_Adapter", *flags, opts=("DATASET.SUBSAMPLE_CLASSES", "new"))
+    )
     done = subprocess.run(
         [sys.executable, "-c", DRIVER, json.dumps(jobs)],
         cwd=REPO,
@@ -102,6 +111,14 @@ def test_fits_evaluates_and_eval_only_reproduces(runs, name):
         )
         assert float(best["state_dict"]["alpha"]) == pytest.approx(fit["alpha"])
         assert float(best["state_dict"]["beta"]) == pytest.approx(fit["beta"])
+
+
+def test_clip_adapter_scores_new_classes_with_the_base_trained_adapter(runs):
+    base = json.loads((runs / "base2new" / "base" / "metrics.json").read_text())
+    novel = json.loads((runs / "base2new" / "new" / "metrics.json").read_text())
+    assert base["classnames"] == list(CLASSNAMES[:2]) and base["subsample_classes"] == "base"
+    assert novel["classnames"] == list(CLASSNAMES[2:]) and novel["subsample_classes"] == "new"
+    assert novel["epoch"] == 2 and novel["num_samples"] == TEST_PER_CLASS  # the trained adapter, loaded
 
 
 def build(data_root: str, out: Path, trainer: str, opts: tuple = ()):
