@@ -205,3 +205,18 @@ def test_dassl_loaders_give_the_fast_paths_training_features(data_root, tmp_path
     features, labels = plain.features("train")
     assert torch.equal(labels, fast[1]) and len(labels) == TRAIN_IMAGES
     torch.testing.assert_close(features, fast[0], atol=2e-2, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("SEARCH_STEP", [200]), ("SEARCH_SCALE", [50.0, 0.05]), ("SEARCH_STEP", [0, 10])]
+)
+def test_tip_adapter_rejects_unusable_search_grids(key, value):
+    from yacs.config import CfgNode
+
+    from trainers.feature_baselines import check_tip_cfg
+
+    tip = CfgNode({"SEARCH_SCALE": [50.0, 50.0], "SEARCH_STEP": [200, 200]})
+    check_tip_cfg(tip)
+    tip[key] = value
+    with pytest.raises(ValueError, match=r"TRAINER\.TIP_ADAPTER\.SEARCH_"):
+        check_tip_cfg(tip)

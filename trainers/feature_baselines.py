@@ -125,8 +125,11 @@ def check_tip_cfg(tip: CfgNode) -> None:
     for key in ("SEARCH_SCALE", "SEARCH_STEP"):
         if len(tip[key]) != 2:
             raise ValueError(f"TRAINER.TIP_ADAPTER.{key} must be [beta, alpha], got {list(tip[key])}")
-    for scale, steps in zip(tip.SEARCH_SCALE, tip.SEARCH_STEP, strict=True):
-        search_values(scale, steps)
+    for index, name in enumerate(("beta", "alpha")):
+        try:
+            search_values(tip.SEARCH_SCALE[index], tip.SEARCH_STEP[index])
+        except ValueError as error:
+            raise ValueError(f"TRAINER.TIP_ADAPTER.SEARCH_SCALE/SEARCH_STEP of {name}: {error}") from None
 
 
 class CacheTrainer(FeatureTrainer):
