@@ -121,6 +121,13 @@ def test_clip_adapter_scores_new_classes_with_the_base_trained_adapter(runs):
     assert novel["epoch"] == 2 and novel["num_samples"] == TEST_PER_CLASS  # the trained adapter, loaded
 
 
+@pytest.mark.parametrize("name", ["TipAdapter", "LinearProbe"])
+def test_class_specific_weights_refuse_new_classes(runs, data_root, tmp_path, name):
+    trainer = build(data_root, tmp_path, name, opts=("DATASET.SUBSAMPLE_CLASSES", "new"))
+    with pytest.raises(ValueError, match="only CLIP_Adapter scores new classes"):
+        trainer.load_model(str(runs / name / "out"))
+
+
 def build(data_root: str, out: Path, trainer: str, opts: tuple = ()):
     from dassl.engine import build_trainer
     from dassl.utils import set_random_seed

@@ -37,8 +37,21 @@ from trainers.run_files import write_json
 class FeatureTrainer(FrozenCLIPTrainer):
     """Frozen encoder -> L2-normalized feature -> ``build_head()``; features of a split read once."""
 
+    class_agnostic = False  # the trained state fits any classes (scored through their text)
+
     def build_head(self) -> nn.Module:
         raise NotImplementedError
+
+    def _check_checkpoint(self, checkpoint: dict, path: str, module: nn.Module) -> None:
+        trained_on = checkpoint.get("classnames")
+        if not self.class_agnostic and trained_on is not None and list(trained_on) != self.classnames:
+            raise ValueError(
+                f"checkpoint {path} holds {type(self).__name__} weights for its training classes "
+                f"({', '.join(trained_on)}), which cannot score other classes "
+                f"({', '.join(self.classnames)}). Of the feature-based baselines only CLIP_Adapter scores "
+                "new classes (base-to-novel)."
+            )
+        super()._check_checkpoint(checkpoint, path, module)
 
     def build_model(self) -> None:
         self._features: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -239,6 +252,7 @@ class CLIP_Adapter(FeatureTrainer):
     """CLIP-Adapter (Gao et al. 2023): a residual bottleneck adapter on the image feature, SGD."""
 
     cfg_node = "CLIP_ADAPTER"
+    class_agnostic = True
 
     def build_head(self) -> nn.Module:
         adapter = self.cfg.TRAINER.CLIP_ADAPTER
