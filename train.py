@@ -6,13 +6,14 @@ import argparse
 
 import torch
 from dassl.config import get_cfg_default
-from dassl.engine import build_trainer
+from dassl.engine import TRAINER_REGISTRY, build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 import datasets.biomed  # noqa: F401  (registers the eleven datasets)
 import trainers.feature_baselines  # registers the feature-based baselines
 import trainers.prompt_learning  # registers the prompt-learning trainers
 import trainers.vr  # noqa: F401  (registers the VR trainers)
+from trainers.aliases import resolve_trainer_alias
 from trainers.config import extend_cfg
 
 
@@ -40,8 +41,28 @@ def reset_cfg(cfg, args: argparse.Namespace) -> None:
         cfg.SEED = args.seed
 
 
+def is_registered(name: str) -> bool:
+    try:
+        TRAINER_REGISTRY.get(name)
+    except KeyError:
+        return False
+    return True
+
+
+def resolve_alias(cfg) -> None:
+    """BiomedCoOp's trainer names (CoOp_BiomedCLIP, ...) -> our trainer and MODEL.BACKBONE.NAME."""
+    trainer, backbone = resolve_trainer_alias(cfg.TRAINER.NAME, is_registered)
+    if trainer == cfg.TRAINER.NAME:
+        return
+    cfg.TRAINER.NAME = trainer
+    if backbone is not None:
+        cfg.MODEL.BACKBONE.NAME = backbone
+    print(f"Trainer alias: {trainer} with MODEL.BACKBONE.NAME {cfg.MODEL.BACKBONE.NAME}")
+
+
 def setup_cfg(args: argparse.Namespace):
-    """Dassl defaults + this project's keys, then dataset file, method file, flags, KEY VALUE pairs."""
+    """Dassl defaults + this project's keys, then dataset file, method file, flags, KEY VALUE pairs;
+    BiomedCoOp's trainer names resolved last."""
     cfg = get_cfg_default()
     extend_cfg(cfg)
     if args.dataset_config_file:
@@ -50,6 +71,7 @@ def setup_cfg(args: argparse.Namespace):
         cfg.merge_from_file(args.config_file)
     reset_cfg(cfg, args)
     cfg.merge_from_list(args.opts)
+    resolve_alias(cfg)
     cfg.freeze()
     return cfg
 

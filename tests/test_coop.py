@@ -17,7 +17,7 @@ from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
 from tools.synthetic_data import DEFAULT_CLASSES, make_dataset
 from trainers.config import extend_cfg
 from trainers.schedule import build_scheduler
-from trainers.text_prompts import CoOpCLIP, PromptLearner, check_coop_cfg
+from trainers.text_prompts import CoOpCLIP, PromptLearner, check_prompt_cfg
 
 CLASSES = list(DEFAULT_CLASSES)
 N_CTX = 4
@@ -75,10 +75,10 @@ def test_gradients_reach_the_context_only(tiny_backbone):
 
 def test_rejects_other_class_token_positions():
     coop = project_keys().TRAINER.COOP
-    check_coop_cfg(coop)
+    check_prompt_cfg(coop, "TRAINER.COOP")
     coop.CLASS_TOKEN_POSITION = "middle"
     with pytest.raises(ValueError, match="CLASS_TOKEN_POSITION"):
-        check_coop_cfg(coop)
+        check_prompt_cfg(coop, "TRAINER.COOP")
 
 
 @requires_dassl

@@ -190,14 +190,19 @@ def test_a_run_without_validation_images_says_so(data_root, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["CLIP_Adapter", "TipAdapter", "LPPlusPlus"])
-def test_text_through_a_biomedclip_shaped_tower(data_root, tmp_path, name):
-    """BiomedCLIP is an open_clip CustomTextCLIP: its text goes through ``model.text``, not CLIP's layers."""
-    config = json.loads(Path(TINY_BACKBONE).read_text()) | {"custom_text": True}
-    backbone_file = tmp_path / "tiny-custom-text.json"
-    backbone_file.write_text(json.dumps(config))
-    trainer = build(data_root, tmp_path / "out", name, opts=("MODEL.BACKBONE.NAME", str(backbone_file)))
+def test_text_through_a_biomedclip_hf_text_tower(data_root, tmp_path, monkeypatch, name):
+    """BiomedCLIP's text tower is an HFTextEncoder; the class-name text goes through it."""
+    import trainers.frozen_clip
+    from tests.hf_text_tower import tiny_biomedclip
+    from trainers.backbones import load_backbone
+
+    def biomedclip_shaped(*args, **kwargs):
+        return tiny_biomedclip(load_backbone(*args, **kwargs))
+
+    monkeypatch.setattr(trainers.frozen_clip, "load_backbone", biomedclip_shaped)
+    trainer = build(data_root, tmp_path / "out", name)
     model = trainer.backbone.model
-    assert type(model).__name__ == "CustomTextCLIP" and not hasattr(model, "token_embedding")
+    assert type(model.text).__name__ == "HFTextEncoder"
     prompts = [f"a photo of a {c}." for c in trainer.classnames]
     with torch.no_grad():
         expected = torch.nn.functional.normalize(model.text(trainer.backbone.tokenizer(prompts)), dim=-1)
@@ -227,3 +232,23 @@ def test_tip_adapter_rejects_unusable_search_grids(key, value):
     tip[key] = value
     with pytest.raises(ValueError, match=r"TRAINER\.TIP_ADAPTER\.SEARCH_"):
         check_tip_cfg(tip)
+
+
+@pytest.mark.parametrize(
+    ("name", "trainer", "backbone"),
+    [
+        ("ClipAdapter_BiomedCLIP", "CLIP_Adapter", "BiomedCLIP"),
+        ("TIPAdapter_CLIP", "TipAdapter_F", TINY_BACKBONE),
+        ("LinearProbe_BiomedCLIP", "LinearProbe", "BiomedCLIP"),
+        ("LinearProbe_P2_BiomedCLIP", "LPPlusPlus", "BiomedCLIP"),
+        ("LP++", "LPPlusPlus", TINY_BACKBONE),
+    ],
+)
+def test_biomedcoop_method_names_select_our_trainers(data_root, tmp_path, name, trainer, backbone):
+    import train as train_module
+
+    args = train_module.parse_args(arguments(data_root, tmp_path, "LPPlusPlus"))
+    args.trainer = name
+    cfg = train_module.setup_cfg(args)
+    chosen = (cfg.TRAINER.NAME, cfg.MODEL.BACKBONE.NAME)
+    assert chosen == (trainer, backbone)

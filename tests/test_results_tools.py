@@ -340,12 +340,49 @@ def test_csv_sections_parse(tree: Path, capsys) -> None:
     assert len(sections["failed"]) == 4
 
 
-def test_results_markdown_cli_filters_backbone(tree: Path, capsys) -> None:
+def test_results_markdown_cli_shows_each_backbone_or_filters_one(tree: Path, capsys) -> None:
     assert results.main([str(tree)]) == 0
     text = capsys.readouterr().out
-    assert "99.0" not in text  # the vit_b32 run
+    assert cell_text(text, "BioMedVR (vit_b32)", "BTMRI") == "**99.0**"
+    assert cell_text(text, "BioMedVR (vit_b16)", "BTMRI") == "82.0 ± 1.6"
+    assert results.main([str(tree), "--backbone", "vit_b16"]) == 0
+    assert "99.0" not in capsys.readouterr().out
     assert results.main([str(tree), "--backbone", "vit_b32"]) == 0
     assert cell_text(capsys.readouterr().out, "BioMedVR", "BTMRI") == "**99.0**"
+
+
+def test_table1_rows_follow_the_paper_groups_with_their_backbones(tmp_path: Path) -> None:
+    """Zero-shot, prompt learning (here on BiomedCLIP, as in the paper), visual reprogramming."""
+    order = [
+        ("BioMedVR", "vit_b16"),
+        ("ProGrad", "biomedclip"),
+        ("CoOp", "vit_b16"),
+        ("ZeroshotCLIP", "vit_b16"),
+    ]
+    order += [
+        ("BiomedCoOp", "biomedclip"),
+        ("CoOp", "biomedclip"),
+        ("AR", "vit_b16"),
+        ("CoCoOp", "biomedclip"),
+    ]
+    for trainer, backbone in order:
+        shots = 0 if trainer == "ZeroshotCLIP" else 16
+        folder = run_dir(tmp_path, "btmri", shots, trainer, 1, backbone=backbone)
+        write_finished(folder, trainer, "btmri", shots, 1, 60.0)
+    table = results.table1(results.collect_runs(tmp_path), backbone=None)
+    assert table.rows == [
+        "ZeroshotCLIP (vit_b16)",
+        "CoOp (biomedclip)",
+        "CoOp (vit_b16)",
+        "CoCoOp (biomedclip)",
+        "ProGrad (biomedclip)",
+        "BiomedCoOp (biomedclip)",
+        "AR (vit_b16)",
+        "BioMedVR (vit_b16)",
+    ]
+    entry = table.cells["CoOp (biomedclip)", "btmri"]
+    assert (entry.method, entry.backbone) == ("CoOp", "biomedclip")
+    assert "each row's backbone" in table.title
 
 
 # ----- figures ------------------------------------------------------------------------------------------

@@ -2,6 +2,11 @@
 
 ``python -m tools.results output [--format md|csv] [--shots 16] [--backbone vit_b16]``
 
+Rows follow the paper's groups: zero-shot, prompt learning, visual reprogramming (with BiomedCoOp's
+linear probes and adapters after zero-shot, as in its benchmark). Without ``--backbone`` every
+backbone is shown and each row names its own (``CoOp (biomedclip)``), as the paper runs the
+prompt-learning rows on BiomedCLIP and the others on CLIP.
+
 A run is a ``seed<S>`` folder at ``<dataset>/shots_<K>/<Trainer>/<backbone>/seed<S>`` (few-shot and
 zero-shot, K = 0) or at ``base2new/{train_base,test_new}/<dataset>/shots_<K>/<Trainer>/<backbone>/seed<S>``.
 Only runs with a ``metrics.json`` (the test finished) enter the tables. A folder with a ``log.txt*``
@@ -36,12 +41,32 @@ from tools.parse_test_res import SEED_FOLDER, harmonic_mean, newest_log
 # The 11 benchmark datasets in the benchmark's order, as config names, with their table headers.
 DATASETS = tuple(archive.config_name for archive in ARCHIVES.values())
 DATASET_LABELS = {archive.config_name: archive.name for archive in ARCHIVES.values()} | {"covid": "COVID"}
-METHOD_ORDER = ("ZeroshotCLIP", "AttrVR_ZS", "BioMedVR_ZS", "CoOp", "VP", "AR", "AttrVR", "BioMedVR")
+# The paper's groups of rows, in its order; methods of no group follow alphabetically.
+METHOD_GROUPS = {
+    "zero-shot": ("ZeroshotCLIP", "AttrVR_ZS", "BioMedVR_ZS"),
+    # BiomedCoOp's benchmark rows, in its order (not in the paper's Table 1).
+    "linear probes and adapters": ("LinearProbe", "LPPlusPlus", "CLIP_Adapter", "TipAdapter", "TipAdapter_F"),
+    "prompt learning": ("CoOp", "CoCoOp", "KgCoOp", "ProGrad", "BiomedCoOp"),
+    "visual reprogramming": ("VP", "AR", "AttrVR", "BioMedVR"),
+}
+METHOD_ORDER = tuple(method for group in METHOD_GROUPS.values() for method in group)
 FEW_SHOT, BASE, NEW = "few_shot", "train_base", "test_new"
 AVG = "avg"
 MISSING = "–"
 SHOTS_FOLDER = re.compile(r"shots_(\d+)")
 TRACEBACK = "Traceback (most recent call last):"
+
+
+class Row(str):
+    """A table row's label: the method, followed by its backbone when rows of several backbones are shown."""
+
+    method: str
+    backbone: str
+
+    def __new__(cls, method: str, backbone: str, with_backbone: bool) -> Row:
+        row = super().__new__(cls, f"{method} ({backbone})" if with_backbone else method)
+        row.method, row.backbone = method, backbone
+        return row
 
 
 @dataclass
@@ -198,20 +223,39 @@ def average_cell(cells: Sequence[Cell], complete: bool = True) -> Cell:
 def group_cells(
     runs: Iterable[Run], protocol: str = FEW_SHOT, backbone: str | None = None, metric: str = "accuracy"
 ) -> dict[tuple[str, str, int], Cell]:
-    """(method, dataset, shots) -> Cell over the seeds of finished runs of one protocol and backbone."""
+    """(row, dataset, shots) -> Cell over the seeds of finished runs of one protocol and backbone.
+
+    ``backbone`` None (or "") takes every backbone, and each row is a method on one backbone.
+    """
     values: dict[tuple[str, str, int], dict[int, float]] = {}
     for run in runs:
-        if run.finished and run.protocol == protocol and backbone in (None, run.backbone):
+        if run.finished and run.protocol == protocol and backbone in (None, "", run.backbone):
             value = run.metrics.get(metric)
             if isinstance(value, int | float):
-                values.setdefault((run.trainer, run.dataset, run.shots), {})[run.seed] = float(value)
+                row = Row(run.trainer, run.backbone, not backbone)
+                values.setdefault((row, run.dataset, run.shots), {})[run.seed] = float(value)
     return {key: seed_cell(seeds) for key, seeds in values.items()}
 
 
-def method_order(methods: Iterable[str]) -> list[str]:
-    """Known methods in the paper's order, then the others alphabetically."""
+def method_order(rows: Iterable[str]) -> list[str]:
+    """Known methods in the paper's order (by group), then the others alphabetically; then by backbone."""
     rank = {name: index for index, name in enumerate(METHOD_ORDER)}
-    return sorted(set(methods), key=lambda name: (rank.get(name, len(rank)), name))
+
+    def key(row: str) -> tuple[int, str, str]:
+        method = plain_method(row)
+        return rank.get(method, len(rank)), method, getattr(row, "backbone", "")
+
+    return sorted(set(rows), key=key)
+
+
+def plain_method(row: str) -> str:
+    """The method of a row (a ``Row``) or of a plain method name."""
+    return getattr(row, "method", row)
+
+
+def backbone_scope(backbone: str | None) -> str:
+    """How a title names the backbone: the one shown, or each row's."""
+    return backbone or "each row's backbone"
 
 
 def dataset_order(datasets: Iterable[str]) -> list[str]:
@@ -241,7 +285,7 @@ def average_over(cells: dict[str, Cell], present: Sequence[str]) -> tuple[Cell, 
     return average_cell(have, complete=not lacking), lacking
 
 
-def table1(runs: Sequence[Run], shots: int = 16, backbone: str = "vit_b16") -> Table:
+def table1(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16") -> Table:
     """Methods by dataset at ``shots`` plus Avg.; a method with no run at ``shots`` shows its shots_0 runs."""
     groups = group_cells(runs, FEW_SHOT, backbone)
     methods = method_order(method for method, _, k in groups if k in (shots, 0))
@@ -258,20 +302,20 @@ def table1(runs: Sequence[Run], shots: int = 16, backbone: str = "vit_b16") -> T
     lacking: dict[str, list[str]] = {}
     for method in methods:
         for dataset, cell in mine[method].items():
-            cells[method, dataset] = Entry(method, backbone, dataset, used[method], cell)
+            cells[method, dataset] = Entry(method.method, method.backbone, dataset, used[method], cell)
         average, missing = average_over(mine[method], present)
-        cells[method, AVG] = Entry(method, backbone, AVG, used[method], average)
+        cells[method, AVG] = Entry(method.method, method.backbone, AVG, used[method], average)
         if missing:
             lacking[method] = [dataset_label(dataset) for dataset in missing]
     title = (
-        f"Table 1: accuracy (%) with {backbone}, {shots} shots (zero-shot methods: 0 shots), "
+        f"Table 1: accuracy (%) with {backbone_scope(backbone)}, {shots} shots (zero-shot methods: 0 shots), "
         "mean ± std over seeds"
     )
     headers = [*map(dataset_label, datasets), "Avg."]
     return Table("table1", title, [*datasets, AVG], headers, methods, cells, lacking_note(lacking))
 
 
-def shots_table(runs: Sequence[Run], backbone: str = "vit_b16", dataset: str | None = None) -> Table:
+def shots_table(runs: Sequence[Run], backbone: str | None = "vit_b16", dataset: str | None = None) -> Table:
     """Methods by shots value: the Avg. over datasets (or one dataset's cell) at every shots value present."""
     groups = {
         key: cell for key, cell in group_cells(runs, FEW_SHOT, backbone).items() if dataset in (None, key[1])
@@ -289,18 +333,18 @@ def shots_table(runs: Sequence[Run], backbone: str = "vit_b16", dataset: str | N
             if not mine:
                 continue
             average, missing = average_over(mine, present)
-            cells[method, str(k)] = Entry(method, backbone, dataset or AVG, k, average)
+            cells[method, str(k)] = Entry(method.method, method.backbone, dataset or AVG, k, average)
             if missing:
                 lacking[f"{method} at {k} shots"] = [dataset_label(d) for d in missing]
     scope = dataset_label(dataset) if dataset else "mean over datasets"
-    title = f"Accuracy (%) vs shots with {backbone} ({scope}), ± std over seeds"
+    title = f"Accuracy (%) vs shots with {backbone_scope(backbone)} ({scope}), ± std over seeds"
     headers = [f"{k} shot" if k == 1 else f"{k} shots" for k in shots_values]
     return Table(
         "shots", title, [str(k) for k in shots_values], headers, methods, cells, lacking_note(lacking)
     )
 
 
-def base_to_new(runs: Sequence[Run], shots: int = 16, backbone: str = "vit_b16") -> list[BaseNew]:
+def base_to_new(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16") -> list[BaseNew]:
     """Base and new accuracy per method and dataset, then each method's average (dataset ``avg``).
 
     The average covers the datasets where the method has both base and new results; its HM is the
@@ -319,16 +363,16 @@ def base_to_new(runs: Sequence[Run], shots: int = 16, backbone: str = "vit_b16")
         for dataset in datasets:
             base, new = sides[BASE].get((method, dataset)), sides[NEW].get((method, dataset))
             if base is not None or new is not None:
-                entries.append(BaseNew(method, backbone, dataset, shots, base, new))
+                entries.append(BaseNew(method, method.backbone, dataset, shots, base, new))
         paired = [d for d in datasets if (method, d) in sides[BASE] and (method, d) in sides[NEW]]
         if paired:
             base_avg, missing = average_over({d: sides[BASE][method, d] for d in paired}, datasets)
             new_avg, _ = average_over({d: sides[NEW][method, d] for d in paired}, datasets)
-            entries.append(BaseNew(method, backbone, AVG, shots, base_avg, new_avg, not missing))
+            entries.append(BaseNew(method, method.backbone, AVG, shots, base_avg, new_avg, not missing))
     return entries
 
 
-def base_to_new_table(entries: Sequence[BaseNew], shots: int = 16, backbone: str = "vit_b16") -> Table:
+def base_to_new_table(entries: Sequence[BaseNew], shots: int = 16, backbone: str | None = "vit_b16") -> Table:
     """The base-to-novel entries as a table: base, new and HM per dataset, then the average block."""
     datasets = [d for d in dataset_order(e.dataset for e in entries) if any(e.dataset == d for e in entries)]
     datasets = [d for d in datasets if d != AVG] + [AVG]
@@ -344,7 +388,8 @@ def base_to_new_table(entries: Sequence[BaseNew], shots: int = 16, backbone: str
         hm = None if e.hm is None else Cell(e.hm, math.nan, 0, e.complete)
         for part, cell in zip(parts, (e.base, e.new, hm), strict=True):
             if cell is not None:
-                cells[e.method, f"{e.dataset}:{part}"] = Entry(e.method, e.backbone, e.dataset, e.shots, cell)
+                entry = Entry(plain_method(e.method), e.backbone, e.dataset, e.shots, cell)
+                cells[e.method, f"{e.dataset}:{part}"] = entry
     methods = method_order(e.method for e in entries)
     lacking = {}
     for method in methods:
@@ -353,7 +398,7 @@ def base_to_new_table(entries: Sequence[BaseNew], shots: int = 16, backbone: str
             paired = {e.dataset for e in entries if e.method == method and e.hm is not None}
             lacking[method] = [dataset_label(d) for d in datasets[:-1] if d not in paired]
     title = (
-        f"Base-to-novel accuracy (%) with {backbone}, {shots} shots: base, new and "
+        f"Base-to-novel accuracy (%) with {backbone_scope(backbone)}, {shots} shots: base, new and "
         "HM = 2·base·new/(base+new) of the seed means (Avg. HM: of the averaged base and new)"
     )
     return Table("base2new", title, columns, headers, methods, cells, lacking_note(lacking))
@@ -437,7 +482,7 @@ def format_csv(tables: Sequence[Table], base_new: Sequence[BaseNew], failed: Seq
                     cell = entry.cell
                     dataset = csv_dataset(entry.dataset, cell.complete)
                     numbers = [csv_number(cell.mean), csv_number(cell.std), cell.n]
-                    rows.append([method, entry.backbone, dataset, entry.shots, *numbers])
+                    rows.append([entry.method, entry.backbone, dataset, entry.shots, *numbers])
         sections.append((f"{table.name}: {table.title}", rows))
     rows = [
         [
@@ -461,7 +506,7 @@ def format_csv(tables: Sequence[Table], base_new: Sequence[BaseNew], failed: Seq
         counts = [0 if cell is None else cell.n for cell in (e.base, e.new)]
         rows.append(
             [
-                e.method,
+                plain_method(e.method),
                 e.backbone,
                 csv_dataset(e.dataset, e.complete),
                 e.shots,
@@ -487,7 +532,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("output_dir", help="the output tree (e.g. output/)")
     parser.add_argument("--format", choices=("md", "csv"), default="md", help="markdown or CSV")
     parser.add_argument("--shots", type=int, default=16, help="shots of Table 1 and base-to-novel")
-    parser.add_argument("--backbone", default="vit_b16", help="backbone folder name (vit_b16, rn50, ...)")
+    parser.add_argument(
+        "--backbone", default="", help="only this backbone folder (vit_b16, biomedclip, ...); default: all"
+    )
     args = parser.parse_args(argv)
     root = Path(args.output_dir)
     if not root.is_dir():

@@ -5,7 +5,8 @@ from __future__ import annotations
 from yacs.config import CfgNode as CN
 
 # PREC, one per trainer family's node (TRAINER.BIOMEDVR.PREC, TRAINER.COOP.PREC, ...): encoder
-# autocast on CUDA, "fp32", "bf16" or "fp16" (with a grad scaler); always fp32 on CPU.
+# autocast on CUDA, "fp32", "bf16" or "fp16" (with a grad scaler; "amp", BiomedCoOp's name, is the
+# same); always fp32 on CPU.
 DEFAULT_PREC = "bf16"
 
 
@@ -55,17 +56,37 @@ def extend_cfg(cfg: CN) -> None:
     # Width in pixels of VP's border pattern.
     vr.VP_BORDER = 30
 
-    coop = cfg.TRAINER.COOP = CN()
-    # Encoder precision of CoOp (DEFAULT_PREC above).
-    coop.PREC = DEFAULT_PREC
-    # Number of learned context vectors (the token count of CTX_INIT when that is set).
-    coop.N_CTX = 4
-    # Words that initialize the context ("" = random normal(0, 0.02)); BiomedCoOp uses "a photo of a".
-    coop.CTX_INIT = "a photo of a"
-    # Class-specific context: one context per class instead of one shared context.
-    coop.CSC = False
-    # Where the class name goes; only "end" ("<context> <classname>.") is implemented.
-    coop.CLASS_TOKEN_POSITION = "end"
+    # The prompt-learning methods, one node each with BiomedCoOp's key names, so that BiomedCoOp's
+    # trainer YAML files load unchanged. Every node has PREC, N_CTX, CTX_INIT, CSC and
+    # CLASS_TOKEN_POSITION (prompt_node below); the method's own keys follow.
+    prompt_node(cfg, "COOP")
+    # CoCoOp (its meta-net makes the context image-specific; CSC must stay False).
+    prompt_node(cfg, "COCOOP")
+
+    biomedcoop = prompt_node(cfg, "BIOMEDCOOP")
+    # Weights of the semantic-consistency (SCCM) and the knowledge-distillation (KDSP) terms.
+    biomedcoop.SCCM_LAMBDA = 1.0
+    biomedcoop.KDSP_LAMBDA = 1.0
+    # Outlier threshold of the prompt pruning: standardized robust z-scores above TAU are dropped.
+    biomedcoop.TAU = 1.5
+    # Ensemble sentences per class (the first N_PROMPTS; fewer when a class has fewer).
+    biomedcoop.N_PROMPTS = 50
+    # Ensemble source: "curated" (our descriptive attributes), "biomedcoop" (BiomedCoOp's table,
+    # `python -m attributes.fetch biomedcoop`) or the path of a JSON file {class: [sentences]}.
+    biomedcoop.PROMPTS = "curated"
+
+    kgcoop = prompt_node(cfg, "KGCOOP")
+    # Weight of the distance 1 - mean cos(learned, hand-crafted class embeddings).
+    kgcoop.W = 1.0
+
+    prograd = prompt_node(cfg, "PROGRAD")
+    # Temperature T of the KL to the zero-shot logits, and lambda of the gradient projection.
+    prograd.T = 1.0
+    prograd.LAMBDA = 1.0
+    # Accepted so that BiomedCoOp's files load; only their defaults (or NAME "prograd") are supported.
+    prograd.NAME = ""
+    prograd.GM = False
+    prograd.ALPHA = 0.0
 
     # ----- Feature-based baselines (trainers/feature_baselines.py); defaults from BiomedCoOp's configs.
     adapter = cfg.TRAINER.CLIP_ADAPTER = CN()
@@ -106,3 +127,19 @@ def extend_cfg(cfg: CN) -> None:
     # True: alpha's step uses the gradient summed over all epochs so far (the published code);
     # False: the current gradient (the paper's block-coordinate step).
     lppp.ACCUMULATE_ALPHA_GRAD = False
+
+
+def prompt_node(cfg: CN, name: str) -> CN:
+    """Add TRAINER.<name> with the keys every prompt-learning method shares, and return it."""
+    node = cfg.TRAINER[name] = CN()
+    # Encoder precision (DEFAULT_PREC above; "amp" is fp16 autocast with a grad scaler).
+    node.PREC = DEFAULT_PREC
+    # Number of learned context vectors (the token count of CTX_INIT when that is set).
+    node.N_CTX = 4
+    # Words that initialize the context ("" = random normal(0, 0.02)); BiomedCoOp uses "a photo of a".
+    node.CTX_INIT = "a photo of a"
+    # Class-specific context: one context per class instead of one shared context.
+    node.CSC = False
+    # Where the class name goes; only "end" ("<context> <classname>.") is implemented.
+    node.CLASS_TOKEN_POSITION = "end"
+    return node

@@ -39,7 +39,7 @@ from trainers.mope import Scores
 from trainers.run_files import append_history, config_hash, write_json
 from trainers.schedule import build_scheduler
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "amp": torch.float16}
 MODULE_NAME = "prompt_learner"
 CHECKPOINT_PATTERN = re.compile(r"model\.pth\.tar-(\d+)$")
 
@@ -83,11 +83,6 @@ class FrozenCLIPTrainer(TrainerX):
         prec = cfg.TRAINER[self.cfg_node].PREC
         if prec not in PRECISIONS:
             raise ValueError(f"TRAINER.{self.cfg_node}.PREC must be one of {tuple(PRECISIONS)}, got {prec!r}")
-        if "normalize" in cfg.INPUT.TRANSFORMS:
-            raise ValueError(
-                "INPUT.TRANSFORMS must not contain 'normalize': images stay in [0, 1] (where visual "
-                "prompts are painted) and the model normalizes them with the backbone's mean/std"
-            )
 
     # ----- data -----------------------------------------------------------------------------------
     def data_image_size(self) -> int:
@@ -223,11 +218,10 @@ class FrozenCLIPTrainer(TrainerX):
         loss, parts = self.compute_loss(scores, labels)
         self.model_zero_grad()
         self.detect_anomaly(loss)
+        self.backward(loss)
         if self.scaler is None:
-            loss.backward()
             self.model_update()
         else:
-            self.scaler.scale(loss).backward()
             self.scaler.step(self.optim)
             self.scaler.update()
         parts["acc"] = accuracy(scores.fused.detach(), labels)
@@ -235,6 +229,14 @@ class FrozenCLIPTrainer(TrainerX):
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return parts
+
+    def scaled(self, loss: torch.Tensor) -> torch.Tensor:
+        """The loss as it is back-propagated: multiplied by the grad scaler's factor under fp16."""
+        return loss if self.scaler is None else self.scaler.scale(loss)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Gradients of the training loss on the trainable state (ProGrad reshapes them here)."""
+        self.scaled(loss).backward()
 
     def after_epoch(self) -> None:
         super().after_epoch()

@@ -59,7 +59,8 @@ def encode_prompted(
 class Scores:
     """Class scores of a batch: positive s+, negative s- (None without a negative pathway), fused s.
 
-    ``embedding`` is the L2-normalized embedding of the positive (first) view, for t-SNE figures.
+    ``embedding`` is the L2-normalized embedding of the positive (first) view, for t-SNE figures;
+    ``text`` the L2-normalized class embeddings of prompt learning, [C, D] or per image [B, C, D].
     """
 
     positive: torch.Tensor
@@ -67,6 +68,7 @@ class Scores:
     fused: torch.Tensor
     gate: torch.Tensor | None
     embedding: torch.Tensor | None = None
+    text: torch.Tensor | None = None
 
 
 class PromptExperts(nn.Module):

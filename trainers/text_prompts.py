@@ -1,13 +1,17 @@
 """CoOp (Zhou et al., IJCV 2022) on open_clip: learned context words in front of each class name.
 
 The prompt of class c is "[SOS] v_1 ... v_M <classname>. [EOS]" in token-embedding space; only the
-context vectors v are trained, and the frozen text tower turns the prompts into class embeddings.
+context vectors v are trained (for CoCoOp also the meta-net that shifts them per image, Zhou et al.,
+CVPR 2022), and the frozen text tower turns the prompts into class embeddings. Every
+prompt-learning method here is this model plus its own loss.
 Images go through the frozen image tower unchanged (normalization only). Two text towers are
 supported: open_clip's CLIP transformer (OpenAI ViT-B/16 and friends) and a HuggingFace encoder
 wrapped in ``open_clip.hf_model.HFTextEncoder`` (BiomedCLIP's PubMedBERT).
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import torch
 from open_clip.hf_model import HFTextEncoder
@@ -84,17 +88,29 @@ def text_tower(model: nn.Module) -> TextTower:
     if hasattr(model, "token_embedding"):
         return ClipTextTower(model)
     raise ValueError(
-        f"CoOp needs a CLIP text transformer or a HuggingFace text tower (BiomedCLIP); "
+        f"prompt learning needs a CLIP text transformer or a HuggingFace text tower (BiomedCLIP); "
         f"{type(model).__name__} has neither"
     )
 
 
-class PromptContext(nn.Module):
-    """The learned context vectors, [M, width] or [C, M, width] (class-specific): all that trains."""
+def meta_net(image_dim: int, width: int) -> nn.Sequential:
+    """CoCoOp's meta-net: Linear(D, D/16) - ReLU - Linear(D/16, width), image embedding -> context shift."""
+    hidden = max(1, image_dim // 16)
+    return nn.Sequential(
+        OrderedDict(
+            linear1=nn.Linear(image_dim, hidden), relu=nn.ReLU(inplace=True), linear2=nn.Linear(hidden, width)
+        )
+    )
 
-    def __init__(self, ctx: torch.Tensor) -> None:
+
+class PromptContext(nn.Module):
+    """All that trains: the context vectors, [M, width] or [C, M, width] (class-specific), and for
+    CoCoOp the meta-net that shifts them per image (``image_dim`` given)."""
+
+    def __init__(self, ctx: torch.Tensor, image_dim: int | None = None) -> None:
         super().__init__()
         self.ctx = nn.Parameter(ctx)
+        self.meta_net = None if image_dim is None else meta_net(image_dim, ctx.shape[-1]).to(ctx.device)
 
 
 class PromptLearner(nn.Module):
@@ -102,13 +118,22 @@ class PromptLearner(nn.Module):
 
     With ``ctx_init`` the context starts as the token embeddings of those words (and M is their
     token count, as in CoOp); otherwise M = ``n_ctx`` vectors are drawn from N(0, 0.02^2).
-    ``csc`` gives every class its own context (the initial one repeated per class).
+    ``csc`` gives every class its own context (the initial one repeated per class); ``conditional``
+    adds CoCoOp's meta-net, which makes the prompts, and the class embeddings, image-specific.
     """
 
     def __init__(
-        self, backbone: Backbone, classnames: list[str], n_ctx: int, ctx_init: str = "", csc: bool = False
+        self,
+        backbone: Backbone,
+        classnames: list[str],
+        n_ctx: int,
+        ctx_init: str = "",
+        csc: bool = False,
+        conditional: bool = False,
     ) -> None:
         super().__init__()
+        if csc and conditional:
+            raise ValueError("CoCoOp's context is shared by all classes: set CSC False")
         self.tower = text_tower(backbone.model)
         tokenize, device = backbone.tokenizer, backbone.device
         init_words = ctx_init.replace("_", " ").strip()
@@ -123,6 +148,7 @@ class PromptLearner(nn.Module):
             raise ValueError(f"the context {phrase!r} tokenizes differently in front of a class name")
         with torch.no_grad():
             embeddings = self.tower.token_embeddings(ids).float()
+            image_dim = self.tower.encode(embeddings[:1], ids[:1]).shape[-1] if conditional else None
         if init_words:
             ctx = embeddings[0, 1 : 1 + length].clone()
             ctx = ctx.expand(len(prompts), -1, -1).clone() if csc else ctx
@@ -131,8 +157,8 @@ class PromptLearner(nn.Module):
             ctx = torch.empty(shape, device=device).normal_(std=0.02)
         print(f'Initial context: "{phrase}" ({length} tokens, {"class-specific" if csc else "shared"})')
         if length != n_ctx:
-            print(f"Note: TRAINER.COOP.N_CTX {n_ctx} is replaced by the token count of the initial words")
-        self.context = PromptContext(ctx)
+            print(f"Note: N_CTX {n_ctx} is replaced by the token count of the initial words ({length})")
+        self.context = PromptContext(ctx, image_dim)
         self.register_buffer("token_prefix", embeddings[:, :1], persistent=False)
         self.register_buffer("token_suffix", embeddings[:, 1 + length :], persistent=False)
         self.register_buffer("token_ids", ids, persistent=False)
@@ -141,20 +167,39 @@ class PromptLearner(nn.Module):
     def num_classes(self) -> int:
         return self.token_ids.shape[0]
 
-    def prompt_embeddings(self) -> torch.Tensor:
-        """[C, L, width]: start token, context, class name, full stop, end token, padding."""
+    def prompt_embeddings(self, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """[C, L, width]: start token, context, class name, full stop, end token, padding.
+
+        With per-image context shifts ``shift`` [B, width] (CoCoOp): [B, C, L, width].
+        """
         ctx = self.context.ctx
         if ctx.dim() == 2:
             ctx = ctx.expand(self.num_classes, -1, -1)
-        return torch.cat([self.token_prefix, ctx, self.token_suffix], dim=1)
+        parts = [self.token_prefix, ctx, self.token_suffix]
+        if shift is None:
+            return torch.cat(parts, dim=1)
+        parts = [part.expand(shift.shape[0], *part.shape) for part in parts]
+        parts[1] = parts[1] + shift[:, None, None, :]
+        return torch.cat(parts, dim=2)
 
-    def forward(self) -> torch.Tensor:
-        features = self.tower.encode(self.prompt_embeddings(), self.token_ids)
-        return F.normalize(features.float(), dim=-1)
+    def forward(self, images: torch.Tensor | None = None) -> torch.Tensor:
+        """Class embeddings [C, D]; with the meta-net, [B, C, D] for image embeddings ``images`` [B, D]."""
+        net = self.context.meta_net
+        if net is None:
+            return F.normalize(self.tower.encode(self.prompt_embeddings(), self.token_ids).float(), dim=-1)
+        if images is None:
+            raise ValueError("CoCoOp's prompts depend on the image: pass the image embeddings")
+        prompts = self.prompt_embeddings(net(images))
+        batch = prompts.shape[0]
+        features = self.tower.encode(prompts.flatten(0, 1), self.token_ids.repeat(batch, 1))
+        return F.normalize(features.float(), dim=-1).view(batch, self.num_classes, -1)
 
 
 class CoOpCLIP(nn.Module):
-    """logits = tau * normalize(image) @ normalize(text(prompts)).T with frozen encoders."""
+    """logits = tau * normalize(image) @ normalize(text(prompts)).T with frozen encoders.
+
+    With CoCoOp's meta-net every image has its own class embeddings: logits_b = tau z_b . t_b,c.
+    """
 
     def __init__(
         self, prompt_learner: PromptLearner, backbone: Backbone, autocast_dtype: torch.dtype | None = None
@@ -169,17 +214,20 @@ class CoOpCLIP(nn.Module):
     def forward(self, images: torch.Tensor) -> Scores:
         z = encode_prompted(self.backbone, self.normalize, images, None, self.autocast_dtype)[0]
         with autocast(self.autocast_dtype, images.device):
-            text = self.prompt_learner()
-        logits = self.tau * z @ text.t()
-        return Scores(positive=logits, negative=None, fused=logits, gate=None, embedding=z)
+            text = self.prompt_learner(z)
+        if text.dim() == 3:
+            logits = self.tau * torch.einsum("bd,bcd->bc", z, text)
+        else:
+            logits = self.tau * z @ text.t()
+        return Scores(positive=logits, negative=None, fused=logits, gate=None, embedding=z, text=text)
 
 
-def check_coop_cfg(coop: CfgNode) -> None:
-    """Reject TRAINER.COOP values this implementation does not support."""
-    if coop.CLASS_TOKEN_POSITION not in CLASS_TOKEN_POSITIONS:
+def check_prompt_cfg(node: CfgNode, key: str) -> None:
+    """Reject values of a prompt-learning node (``key``, e.g. TRAINER.COOP) that are not supported."""
+    if node.CLASS_TOKEN_POSITION not in CLASS_TOKEN_POSITIONS:
         raise ValueError(
-            f"TRAINER.COOP.CLASS_TOKEN_POSITION {coop.CLASS_TOKEN_POSITION!r} is not supported; only "
+            f"{key}.CLASS_TOKEN_POSITION {node.CLASS_TOKEN_POSITION!r} is not supported; only "
             "'end' ('[context] <classname>.') is implemented"
         )
-    if coop.N_CTX < 1 and not coop.CTX_INIT.strip():
-        raise ValueError(f"TRAINER.COOP.N_CTX must be at least 1 without CTX_INIT, got {coop.N_CTX}")
+    if node.N_CTX < 1 and not node.CTX_INIT.strip():
+        raise ValueError(f"{key}.N_CTX must be at least 1 without CTX_INIT, got {node.N_CTX}")

@@ -51,6 +51,11 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
             raise ValueError(f"TRAINER.BIOMEDVR.NUM_ATTR must be at least 1, got {vr.NUM_ATTR}")
         if vr.CS_FORM not in CS_FORMS:
             raise ValueError(f"TRAINER.BIOMEDVR.CS_FORM must be one of {CS_FORMS}, got {vr.CS_FORM!r}")
+        if "normalize" in cfg.INPUT.TRANSFORMS:
+            raise ValueError(
+                "INPUT.TRANSFORMS must not contain 'normalize' for visual reprogramming: the pattern is "
+                "painted on [0, 1] pixels and normalized with the backbone's mean/std afterwards"
+            )
 
     def data_image_size(self) -> int:
         return self.cfg.TRAINER.BIOMEDVR.INPUT_SIZE if self.uses_frame else super().data_image_size()

@@ -1,0 +1,40 @@
+"""BiomedCoOp's trainer names (``<Method>_<Model>``, e.g. ``CoOp_BiomedCLIP``) as our trainer + backbone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+# Model suffix -> MODEL.BACKBONE.NAME to set (None: keep the configured CLIP backbone, as BiomedCoOp does).
+MODEL_SUFFIXES: dict[str, str | None] = {"BiomedCLIP": "BiomedCLIP", "CLIP": None}
+UNSUPPORTED_MODELS = ("PubMedCLIP", "PMCCLIP")
+# BiomedCoOp's method names that differ from our trainers' (its TIPAdapter config fine-tunes: Tip-Adapter-F).
+METHOD_NAMES = {
+    "ClipAdapter": "CLIP_Adapter",
+    "TIPAdapter": "TipAdapter_F",
+    "LinearProbe_P2": "LPPlusPlus",
+    "LP++": "LPPlusPlus",
+}
+
+
+def resolve_trainer_alias(name: str, is_trainer: Callable[[str], bool]) -> tuple[str, str | None]:
+    """(trainer, backbone to set or None) for a trainer name, accepting BiomedCoOp's spellings.
+
+    ``is_trainer`` says whether a name is registered. Unknown names come back unchanged (Dassl names
+    them in its error).
+    """
+    if is_trainer(name):
+        return name, None
+    if name in METHOD_NAMES:
+        return METHOD_NAMES[name], None
+    method, _, model = name.rpartition("_")
+    method = METHOD_NAMES.get(method, method)
+    if not method or not is_trainer(method):
+        return name, None
+    if model in MODEL_SUFFIXES:
+        return method, MODEL_SUFFIXES[model]
+    if model in UNSUPPORTED_MODELS:
+        raise ValueError(
+            f"trainer {name}: {model} is not an open_clip model and is not supported here; use "
+            f"{method}_BiomedCLIP or {method}_CLIP (MODEL.BACKBONE.NAME ViT-B/16, ...)"
+        )
+    return name, None
