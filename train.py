@@ -10,6 +10,7 @@ from dassl.engine import TRAINER_REGISTRY, build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 import datasets.biomed  # noqa: F401  (registers the eleven datasets)
+import trainers.feature_baselines  # registers the feature-based baselines
 import trainers.prompt_learning  # registers the prompt-learning trainers
 import trainers.vr  # noqa: F401  (registers the VR trainers)
 from trainers.aliases import resolve_trainer_alias

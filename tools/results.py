@@ -4,10 +4,10 @@
 ``--backbone``, tables for every backbone that has finished runs; without ``--shots``, 16 shots, or the
 largest number of shots found when there are no 16-shot runs.
 
-Rows follow the paper's groups: zero-shot, prompt learning, visual reprogramming. With several
-backbones and no ``--backbone``, the markdown starts with one Table 1 in which each row names its
-backbone (``CoOp (biomedclip)``), as the paper runs the prompt-learning rows on BiomedCLIP and the
-others on CLIP.
+Rows follow the paper's groups: zero-shot, prompt learning, visual reprogramming (with BiomedCoOp's
+linear probes and adapters after zero-shot, as in its benchmark). With several backbones and no
+``--backbone``, the markdown starts with one Table 1 in which each row names its backbone
+(``CoOp (biomedclip)``), as the paper runs the prompt-learning rows on BiomedCLIP and the others on CLIP.
 
 A run is a ``seed<S>`` folder at ``<dataset>/shots_<K>/<Trainer>/<backbone>/seed<S>`` (few-shot and
 zero-shot, K = 0) or at ``base2new/{train_base,test_new}/<dataset>/shots_<K>/<Trainer>/<backbone>/seed<S>``.
@@ -45,6 +45,8 @@ DATASETS = tuple(CATALOG)
 # The paper's groups of rows, in its order; methods of no group follow alphabetically.
 METHOD_GROUPS = {
     "zero-shot": ("ZeroshotCLIP", "AttrVR_ZS", "BioMedVR_ZS"),
+    # BiomedCoOp's benchmark rows, in its order (not in the paper's Table 1).
+    "linear probes and adapters": ("LinearProbe", "LPPlusPlus", "CLIP_Adapter", "TipAdapter", "TipAdapter_F"),
     "prompt learning": ("CoOp", "CoCoOp", "KgCoOp", "ProGrad", "BiomedCoOp"),
     "visual reprogramming": ("VP", "AR", "AttrVR", "BioMedVR"),
 }

@@ -109,6 +109,46 @@ def extend_cfg(cfg: CN) -> None:
     prograd.GM = False
     prograd.ALPHA = 0.0
 
+    # ----- Feature-based baselines (trainers/feature_baselines.py); defaults from BiomedCoOp's configs.
+    adapter = cfg.TRAINER.CLIP_ADAPTER = CN()
+    # Encoder precision of CLIP_Adapter (DEFAULT_PREC above).
+    adapter.PREC = DEFAULT_PREC
+    # Residual ratio alpha of f* = alpha A(f) + (1 - alpha) f (BiomedCoOp's alpha_ca).
+    adapter.ALPHA = 0.5
+    # The adapter's hidden width is the feature width divided by REDUCTION.
+    adapter.REDUCTION = 4
+
+    tip = cfg.TRAINER.TIP_ADAPTER = CN()
+    # Encoder precision of TipAdapter and TipAdapter_F (DEFAULT_PREC above).
+    tip.PREC = DEFAULT_PREC
+    # alpha (cache weight) and beta (affinity sharpness) before, or without, the search.
+    tip.INIT_ALPHA = 1.0
+    tip.INIT_BETA = 1.0
+    # Search beta and alpha on the few-shot validation split (never the test split).
+    tip.SEARCH_HP = True
+    # [beta, alpha]: each searched over SEARCH_STEP values from 0.1 up to SEARCH_SCALE.
+    tip.SEARCH_SCALE = [50.0, 50.0]
+    tip.SEARCH_STEP = [200, 200]
+
+    lp = cfg.TRAINER.LP = CN()
+    # Encoder precision of LinearProbe (DEFAULT_PREC above).
+    lp.PREC = DEFAULT_PREC
+    # Inverse regularization strengths C tried first on the validation split.
+    lp.C_GRID = [1e6, 1e4, 1e2, 1.0, 1e-2, 1e-4, 1e-6]
+    # Halvings of the log10 interval around the best C of the grid.
+    lp.NUM_STEP = 8
+    # L-BFGS iterations of each logistic regression.
+    lp.MAX_ITER = 1000
+
+    lppp = cfg.TRAINER.LPPP = CN()
+    # Encoder precision of LPPlusPlus (DEFAULT_PREC above).
+    lppp.PREC = DEFAULT_PREC
+    # LP++ updates its class-wise text weights alpha every ALPHA_EVERY full-batch epochs.
+    lppp.ALPHA_EVERY = 10
+    # True: alpha's step uses the gradient summed over all epochs so far (the published code);
+    # False: the current gradient (the paper's block-coordinate step).
+    lppp.ACCUMULATE_ALPHA_GRAD = False
+
 
 def prompt_node(cfg: CN, name: str) -> CN:
     """Add TRAINER.<name> with the keys every prompt-learning method shares, and return it."""

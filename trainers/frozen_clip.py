@@ -431,8 +431,8 @@ class FrozenCLIPTrainer(TrainerX):
             state = {
                 "state_dict": self._models[name].state_dict(),
                 "epoch": epoch + 1,
-                "optimizer": self._optims[name].state_dict(),
-                "scheduler": self._scheds[name].state_dict(),
+                "optimizer": None if self._optims[name] is None else self._optims[name].state_dict(),
+                "scheduler": None if self._scheds[name] is None else self._scheds[name].state_dict(),
                 "val_result": None if val_result is None else float(val_result),
                 "classnames": self.classnames,
                 "trainer": type(self).__name__,

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# TipAdapter_F: see scripts/common.sh:eval_fewshot for the arguments.
+METHOD=TipAdapter_F
+source "$(dirname "$0")/../common.sh"
+eval_fewshot "$@"
