@@ -24,6 +24,7 @@ from dassl.engine import TRAINER_REGISTRY
 from torch import nn
 from yacs.config import CfgNode
 
+from datasets.atomic import write_json
 from trainers.adapters import AdapterHead
 from trainers.attribute_bank import prompt_bank
 from trainers.cache_model import CacheHead, SearchResult, search_alpha_beta, search_values
@@ -31,7 +32,6 @@ from trainers.fast_data import FastEvalLoader, decode_all, decode_eval_image, pi
 from trainers.features import FeatureClassifier, encode_loader
 from trainers.frozen_clip import MODULE_NAME, FrozenCLIPTrainer, RGBDatasetWrapper
 from trainers.linear_probe import LinearHead, LPPlusPlusHead, fit_linear_probe, fit_lp_plus_plus
-from trainers.run_files import write_json
 
 
 class FeatureTrainer(FrozenCLIPTrainer):
