@@ -14,6 +14,7 @@ import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import yaml
@@ -166,6 +167,11 @@ def plan(command: Sequence[str], env: Mapping[str, str]) -> list[tuple[str, ...]
     return [tuple(line[len(PLAN_PREFIX) :].split("\0")) for line in lines if line.startswith(PLAN_PREFIX)]
 
 
+def variant_root(output: str, variant: str) -> str:
+    """The output tree of one variant of a grid (the output itself when there are no variants)."""
+    return os.path.join(output, variant) if variant else output
+
+
 def _seed_of(step: Sequence[str]) -> int:
     return int(step[list(step).index("--seed") + 1])
 
@@ -176,7 +182,7 @@ def expand(grid: Grid, output: str, data: str) -> list[Job]:
     output, data = os.path.abspath(output), os.path.abspath(data)
     jobs: dict[str, Job] = {}
     for variant, variant_overrides in grid.variants:
-        root = os.path.join(output, variant) if variant else output
+        root = variant_root(output, variant)
         env = {"OUTPUT": root, "DATA": data, "SEEDS": " ".join(map(str, grid.seeds))}
         for dataset in datasets:
             for method in grid.methods:
@@ -202,6 +208,4 @@ def narrow(grid: Grid, **fields) -> Grid:
 
 def select(jobs: Iterable[Job], patterns: Sequence[str]) -> list[Job]:
     """The jobs whose names match one of the shell patterns (all jobs when there are none)."""
-    from fnmatch import fnmatchcase
-
     return [job for job in jobs if not patterns or any(fnmatchcase(job.name, p) for p in patterns)]
