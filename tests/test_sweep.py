@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
 from tools import sweep
+from tools.sweep_executors import JobFailed, remote_failure_message, run_inline
 from tools.sweep_grid import Grid, GridError, expand, load_grids, method_scripts
 from tools.synthetic_data import make_dataset
 
@@ -123,6 +124,37 @@ def test_command_line_overrides_and_the_rerun_command():
     assert overrides == ["OPTIM.MAX_EPOCH", "3"] and flags[-1] == "0,1"
     command = sweep.sweep_command(argv, "--only", "c/seed1")
     assert command == "python -m tools.sweep --grid table1 --gpus 0,1 --only c/seed1 OPTIM.MAX_EPOCH 3"
+
+
+class FakeTask:
+    def __init__(self, name: str, log: Path | None = None) -> None:
+        self.name, self.log_path = name, str(log) if log else ""
+
+    def __call__(self) -> str:
+        if not self.log_path:
+            return f"{self.name} ok"
+        Path(self.log_path).write_text("".join(f"line {k}\n" for k in range(30)))
+        raise JobFailed("train.py exited with status 1", self.log_path)
+
+
+def test_debug_executor_runs_in_process_and_keeps_the_end_of_a_failed_log(tmp_path, capsys):
+    outcomes = run_inline([FakeTask("a"), FakeTask("b", tmp_path / "job.log")], "jobs")
+    assert [(o.name, o.ok, o.message) for o in outcomes] == [
+        ("a", True, "a ok"),
+        ("b", False, "train.py exited with status 1"),
+    ]
+    assert outcomes[1].tail == "".join(f"line {k}\n" for k in range(10, 30))  # the last 20 lines
+    assert "[sweep] jobs: 0 pending, 0 running, 1 done, 1 failed" in capsys.readouterr().err
+
+
+def test_a_remote_failure_is_reported_by_its_own_message():
+    remote = (
+        "Job (task=0) failed during processing with trace:\n----------------------\nTraceback (most recent"
+        ' call last):\n  File "x.py", line 1\ntools.sweep_executors.JobFailed: /out/seed1 holds a finished'
+        " run\n  OPTIM.LR: 40.0 there, 4.0 now\n----------------------\nYou can check full logs with ..."
+    )
+    expected = "/out/seed1 holds a finished run\n  OPTIM.LR: 40.0 there, 4.0 now"
+    assert remote_failure_message(remote) == expected
 
 
 # ----- run status on a generated output tree ------------------------------------------------------

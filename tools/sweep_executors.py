@@ -243,11 +243,11 @@ def _submitit_outcome(task: Any, job: Any) -> Outcome:
     if not outcome.log_path or not os.path.isfile(outcome.log_path):
         outcome.log_path = str(job.paths.stderr)
     if isinstance(error, JobFailed) or "JobFailed" in str(error):
-        outcome.message = _submitit_message(str(error))
+        outcome.message = remote_failure_message(str(error))
     return outcome
 
 
-def _submitit_message(text: str) -> str:
+def remote_failure_message(text: str) -> str:
     """Our message from the remote traceback that submitit reports, without its wrapping."""
     lines = text.strip().splitlines()
     for index, line in enumerate(lines):
