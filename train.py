@@ -10,10 +10,12 @@ from dassl.engine import build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 import datasets.biomed  # noqa: F401  (registers the eleven datasets)
-import trainers.coop  # registers CoOp
+import trainers.prompt_learning  # registers the prompt-learning trainers
 import trainers.vr  # noqa: F401  (registers the VR trainers)
-from trainers.config import extend_cfg
+from trainers.backbones import BackboneError, fetch_weights
+from trainers.config import extend_cfg, fit_workers
 from trainers.run_files import write_config
+from trainers.run_lock import RunLockedError, output_lock
 
 
 def reset_cfg(cfg, args: argparse.Namespace) -> None:
@@ -50,12 +52,26 @@ def setup_cfg(args: argparse.Namespace):
         cfg.merge_from_file(args.config_file)
     reset_cfg(cfg, args)
     cfg.merge_from_list(args.opts)
+    fit_workers(cfg)
     cfg.freeze()
     return cfg
 
 
 def main(args: argparse.Namespace) -> None:
     cfg = setup_cfg(args)
+    try:  # before the run folder, the config dump and any data: a bad backbone ends the run at once
+        fetch_weights(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED)
+    except BackboneError as error:
+        raise SystemExit(f"error: {error}") from None
+    try:
+        with output_lock(cfg.OUTPUT_DIR):
+            run(cfg, args)
+    except RunLockedError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def run(cfg, args: argparse.Namespace) -> None:
+    """The run itself: log, config dump, trainer, then training or evaluation."""
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)

@@ -1,4 +1,8 @@
-"""Command line validator of an attribute set: `python -m attributes.check`."""
+"""Command line validator of an attribute set: `python -m attributes.check`.
+
+Besides the format checks, confusion-aware sentences go through the direction check
+(`attributes.files.direction_issue`, column "dir").
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,8 @@ from attributes.files import (
     resolve_set_dir,
 )
 
-COLUMNS = ("dataset", "kind", "classes", "min", "median", "long", "short", "dup", "unknown")
-WIDTHS = (11, 8, 8, 5, 7, 5, 6, 4, 7)
+COLUMNS = ("dataset", "kind", "classes", "min", "median", "long", "short", "dup", "dir", "unknown")
+WIDTHS = (11, 8, 8, 5, 7, 5, 6, 4, 4, 7)
 
 
 def parse_min_counts(text: str) -> dict[str, int]:
@@ -56,7 +60,7 @@ def check_file(set_dir: Path, dataset: str, kind: str, min_count: int) -> tuple[
         data = read_attribute_file(path)
     except AttributeSetError as err:  # missing or unreadable file
         problem = Problem(dataset, kind, None, path, str(err), "unreadable")
-        return _row((dataset, kind, f"0/{expected}", *"-" * 6)), [problem]
+        return _row((dataset, kind, f"0/{expected}", *"-" * 7)), [problem]
     problems = check_attributes(data, classnames, dataset=dataset, kind=kind, file=path, min_count=min_count)
     counts = [len(data[keys[0]]) for keys in match_keys(data, classnames).values() if keys]
     issues = Counter(p.issue for p in problems)
@@ -69,6 +73,7 @@ def check_file(set_dir: Path, dataset: str, kind: str, min_count: int) -> tuple[
         issues["long"],
         issues["short"],
         issues["duplicate"],
+        issues["direction"],
         issues["unknown_key"],
     )
     return _row(row), problems

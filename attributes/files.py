@@ -3,108 +3,32 @@
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from datasets.catalog import CATALOG
+
 KINDS = ("des", "dist", "confuse")
-CURATED_MIN_COUNTS = {"des": 20, "dist": 20, "confuse": 10}
+CURATED_MIN_COUNTS = {"des": 20, "dist": 20, "confuse": 12}
 MIN_CHARS = 20
 MAX_TOKENS = 77
 SETS_ROOT = Path(__file__).resolve().parent
+# Words by which a confusion-aware sentence describes a look-alike of its class or contrasts with it.
+LOOK_ALIKE = re.compile(
+    r"\b(?:mimic\w*|resembl\w*|simulat\w*|imitat\w*|masquerad\w*"
+    r"|look(?:s|ing|ed)? like|(?:mistaken|misread|misinterpreted|misclassified) (?:for|as)"
+    r"|confused with|pass(?:es|ing)? (?:for|as)|taken for)\b",
+    re.IGNORECASE,
+)
+CONTRAST = re.compile(r"\b(?:unlike|rather than|instead of)\b", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Imaging modality, class names and alternative file-name keys of one dataset."""
-
-    modality: str
-    classnames: tuple[str, ...]
-    aliases: tuple[str, ...] = ()
-
-
-DATASETS: dict[str, DatasetInfo] = {
-    "btmri": DatasetInfo(
-        "brain MRI",
-        ("glioma tumor", "meningioma tumor", "pituitary tumor", "normal brain"),
-    ),
-    "busi": DatasetInfo("breast ultrasound", ("benign tumor", "malignant tumor", "normal scan")),
-    "chmnist": DatasetInfo(
-        "H&E colorectal histology",
-        (
-            "adipose tissue",
-            "complex stroma",
-            "debris",
-            "empty background",
-            "immune cells",
-            "normal mucosal glands",
-            "simple stroma",
-            "tumour epithelium",
-        ),
-    ),
-    "covid": DatasetInfo(
-        "chest X-ray",
-        ("covid lungs", "lung opacity lungs", "viral pneumonia lungs", "normal lungs"),
-        ("covid_19",),
-    ),
-    "ctkidney": DatasetInfo("kidney CT", ("cyst kidney", "kidney stone", "kidney tumor", "normal kidney")),
-    "dermamnist": DatasetInfo(
-        "dermatoscopy",
-        (
-            "actinic keratosis",
-            "basal cell carcinoma",
-            "benign keratosis",
-            "dermatofibroma",
-            "melanoma",
-            "melanocytic nevus",
-            "vascular lesion",
-        ),
-    ),
-    "kneexray": DatasetInfo(
-        "knee X-ray",
-        (
-            "healthy knee",
-            "doubtful osteoarthritis",
-            "minimal osteoarthritis",
-            "moderate osteoarthritis",
-            "severe osteoarthritis",
-        ),
-        ("knee_xray",),
-    ),
-    "kvasir": DatasetInfo(
-        "GI endoscopy",
-        (
-            "dyed lifted polyps",
-            "dyed resection margins",
-            "esophagitis",
-            "normal cecum",
-            "normal pylorus",
-            "normal z line",
-            "polyps",
-            "ulcerative colitis",
-        ),
-    ),
-    "lungcolon": DatasetInfo(
-        "lung and colon histopathology",
-        (
-            "colon adenocarcinoma",
-            "colon benign tissue",
-            "lung adenocarcinoma",
-            "lung benign tissue",
-            "lung squamous cell carcinoma",
-        ),
-        ("lung_colon",),
-    ),
-    "octmnist": DatasetInfo(
-        "retinal OCT",
-        ("choroidal neovascularization", "diabetic macular edema", "drusen", "normal OCT scan"),
-    ),
-    "retina": DatasetInfo(
-        "colour fundus photograph",
-        ("diabetic retinopathy", "glaucoma", "cataract", "normal retina"),
-    ),
-}
+# Config name -> the catalog entry (modality, class names, attribute-file aliases).
+DATASETS = CATALOG
 
 
 class AttributeSetError(ValueError):
@@ -246,6 +170,37 @@ def sentence_issue(sentence: str) -> str | None:
     return None
 
 
+def _words(sentence: str) -> str:
+    """`sentence` without punctuation, normalized like a class name."""
+    return normalize_key(re.sub(r"[^\w\s]", " ", sentence))
+
+
+def names_class(sentence: str, classname: str) -> bool:
+    """Whether `sentence` names `classname` (as `normalize_key` writes both; plural accepted)."""
+    return re.search(rf"\b{re.escape(normalize_key(classname))}(?:e?s)?\b", _words(sentence)) is not None
+
+
+def direction_issue(sentence: str, classname: str, classnames: Sequence[str]) -> str | None:
+    """Why confusion-aware `sentence` under `classname` does not describe another class, or None.
+
+    Flags a look-alike of the class ("mimics", "resembles", "looks like", "mistaken for", "like a
+    <class>"), a contrast ("unlike", "rather than", "instead of"), and naming `classname` but none of
+    the dataset's other `classnames`.
+    """
+    own = normalize_key(classname)
+    like_own = re.search(rf"\blike (?:an? |the )?{re.escape(own)}\b", _words(sentence))
+    found = LOOK_ALIKE.search(sentence) or like_own
+    if found:
+        return f"describes a look-alike of its class ({found.group(0)!r})"
+    found = CONTRAST.search(sentence)
+    if found:
+        return f"contrasts with its class ({found.group(0)!r})"
+    others = [name for name in classnames if normalize_key(name) != own]
+    if names_class(sentence, classname) and not any(names_class(sentence, name) for name in others):
+        return "names its own class and no other class"
+    return None
+
+
 def match_keys(keys: Iterable[str], classnames: Sequence[str]) -> dict[str, list[str]]:
     """Map each class name to the file keys that normalize to it (usually one or none)."""
     by_norm: dict[str, list[str]] = {}
@@ -267,8 +222,10 @@ def check_attributes(
     """All problems of one attribute file's content against the expected class names.
 
     Keys matching ``also_known`` (the dataset's other classes, in a base or new subset) are not unknown.
+    Confusion-aware sentences also go through `direction_issue` against all those classes.
     """
     problems: list[Problem] = []
+    dataset_classes = list(dict.fromkeys((*classnames, *also_known)))
 
     def add(classname: str | None, issue: str, message: str) -> None:
         problems.append(Problem(dataset, kind, classname, Path(file), message, issue))
@@ -301,10 +258,13 @@ def check_attributes(
                     "long",
                     f"sentence of {token_length(text)} CLIP tokens (max {MAX_TOKENS}): {text!r}",
                 )
+            wrong_way = direction_issue(text, classname, dataset_classes) if kind == "confuse" else None
+            if wrong_way:
+                add(classname, "direction", f"confusion-aware sentence {wrong_way}: {text!r}")
             if text in seen:
                 add(classname, "duplicate", f"duplicate sentence: {text!r}")
             seen.add(text)
-    known = {normalize_key(name) for name in (*classnames, *also_known)}
+    known = {normalize_key(name) for name in dataset_classes}
     for key in data:
         if normalize_key(key) not in known:
             add(None, "unknown_key", f"unknown key {key!r} matches no class of {list(classnames)}")
@@ -314,7 +274,13 @@ def check_attributes(
 def load_attributes(
     set_name_or_path: str, dataset: str, kind: str, classnames: Sequence[str]
 ) -> dict[str, list[str]]:
-    """Checked sentences per class name (as given) for one dataset and kind of a set."""
+    """Checked sentences per class name (as given) for one dataset and kind of a set.
+
+    Confusion-aware ("confuse") sentences under class y describe the look of the *other* classes an
+    image of y is confused with (paper Fig. 7: under kidney tumor, a cyst's "well-defined,
+    fluid-filled lesion"), never an image that looks like y. Sentences that break this direction
+    (`direction_issue`) load with a warning; every other problem raises `AttributeSetError`.
+    """
     path = attribute_file(resolve_set_dir(set_name_or_path), dataset, kind)
     data = read_attribute_file(path)
     key = dataset_key(dataset)
@@ -322,8 +288,17 @@ def load_attributes(
     problems = check_attributes(
         data, classnames, dataset=key, kind=kind, file=path, also_known=dataset_classes
     )
+    wrong_way = [p for p in problems if p.issue == "direction"]
+    problems = [p for p in problems if p.issue != "direction"]
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise AttributeSetError(f"{len(problems)} problem(s) in {path}:\n{lines}")
+    if wrong_way:
+        lines = "\n".join(f"  - {p}" for p in wrong_way)
+        warnings.warn(
+            f"{len(wrong_way)} confusion-aware sentence(s) in {path} may describe their own class "
+            f"(see README, Attributes):\n{lines}",
+            stacklevel=2,
+        )
     keys = match_keys(data, classnames)
     return {name: [s.strip() for s in data[keys[name][0]]] for name in classnames}

@@ -7,9 +7,8 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +22,13 @@ from attributes.files import (
     attribute_file,
     candidate_files,
     dataset_key,
+    direction_issue,
     match_keys,
     read_attribute_file,
     sentence_issue,
     set_path,
 )
+from datasets.atomic import write_json
 
 API_KEY_ENV = "OPENAI_API_KEY"
 RETRY_DELAY_ENV = "ATTRIBUTES_RETRY_DELAY"
@@ -58,11 +59,13 @@ TASKS = {
     ),
     "confuse": (
         "Generate the most visually confusing negative descriptions for class {classname}.\n"
-        "Context: the images are {modality} images and the other classes are: {others}.\n"
-        "Each description must describe an image of a DIFFERENT class (one of the other "
-        "classes) that looks like {classname}: a hard negative that could be mistaken for "
-        "{classname}. Say which class the image actually shows and which features make it "
-        "resemble {classname}. Never describe a true {classname} image. Give {num} descriptions."
+        "Context: the images are {modality} images; the dataset's other classes are: {others}.\n"
+        "Each description states the typical visual appearance of one of these other classes, "
+        "chosen among those an image of {classname} is most easily confused with: most "
+        "descriptions for the nearest confusers and at least one for every other class. Describe "
+        "how that class looks in its own right (you may name it); never describe {classname} "
+        "itself, never say the image mimics, resembles or looks like {classname}, and avoid "
+        'contrasts such as "unlike" or "rather than". Give {num} descriptions.'
     ),
 }
 _ITEM = re.compile(r"^(?:\(?\d{1,3}[.)]|[-*•])\s+(?P<text>.+)$")
@@ -129,15 +132,31 @@ def parse_numbered_list(text: str) -> list[str]:
     return [cleaned for cleaned in map(_clean_item, items) if cleaned]
 
 
-def select_sentences(candidates: Sequence[str], avoid: Sequence[str], limit: int) -> list[str]:
-    """Up to `limit` usable candidates (stripped), skipping duplicates and those in `avoid`."""
+def reply_check(dataset: str, classname: str, kind: str) -> Callable[[str], str | None]:
+    """Why a generated sentence is unusable: `sentence_issue`, and `direction_issue` for confuse."""
+    classnames = DATASETS[dataset_key(dataset)].classnames
+
+    def issue(text: str) -> str | None:
+        wrong_way = direction_issue(text, classname, classnames) if kind == "confuse" else None
+        return sentence_issue(text) or wrong_way
+
+    return issue
+
+
+def select_sentences(
+    candidates: Sequence[str],
+    avoid: Sequence[str],
+    limit: int,
+    issue: Callable[[str], str | None] = sentence_issue,
+) -> list[str]:
+    """Up to `limit` candidates (stripped) without `issue`, skipping duplicates and those in `avoid`."""
     seen = {s.strip() for s in avoid}
     chosen: list[str] = []
     for candidate in candidates:
         text = candidate.strip()
         if len(chosen) >= limit:
             break
-        if text in seen or sentence_issue(text):
+        if text in seen or issue(text):
             continue
         seen.add(text)
         chosen.append(text)
@@ -200,13 +219,14 @@ def generate_class(
 ) -> list[str]:
     """Up to `num` new usable sentences for one class, asking at most `max_rounds` times."""
     chosen: list[str] = []
+    issue = reply_check(dataset, classname, kind)
     for _ in range(config.max_rounds):
         if len(chosen) >= num:
             break
         known = [*avoid, *chosen]
         messages = build_messages(dataset, classname, kind, num - len(chosen), avoid=known)
         reply = request_completion(client, config, messages)
-        chosen += select_sentences(parse_numbered_list(reply), known, num - len(chosen))
+        chosen += select_sentences(parse_numbered_list(reply), known, num - len(chosen), issue)
     if len(chosen) < num:
         print(
             f"warning: [{dataset}/{kind}] {classname}: only {len(chosen)} of {num} requested "
@@ -214,23 +234,6 @@ def generate_class(
             file=sys.stderr,
         )
     return chosen
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON through a temporary file in the same folder, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def target_file(set_dir: Path, dataset: str, kind: str) -> Path:
@@ -265,7 +268,7 @@ def generate_file(
             avoid=existing,
         )
         data[key] = [*existing, *new]
-        write_json_atomic(path, data)
+        write_json(path, data)
         print(f"[{dataset}/{kind}] {classname}: {have + len(new)}/{num} -> {path}")
     return path
 

@@ -57,6 +57,7 @@ from PIL import Image  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
+from datasets.catalog import CATALOG  # noqa: E402
 from tools.synthetic_data import make_dataset  # noqa: E402
 from trainers.attribute_bank import class_scores, load_attribute_bank  # noqa: E402
 from trainers.backbones import load_backbone  # noqa: E402
@@ -79,7 +80,7 @@ from trainers.mope import (  # noqa: E402
 )
 from trainers.reprogram import PaddingPrompt  # noqa: E402
 
-CLASSNAMES = ("benign tumor", "malignant tumor", "normal scan")
+CLASSNAMES = CATALOG["busi"].classnames
 BUSI_TEST_COUNTS = (132, 63, 41)  # BUSI's test split: 236 images
 IMAGE_SIZE = (480, 520)  # height, width: about BUSI's 500x500
 INPUT_SIZE = 192

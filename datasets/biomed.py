@@ -1,9 +1,10 @@
-"""The eleven datasets in Dassl's registry, under BiomedCoOp's names: one class and declarations."""
+"""The eleven catalog datasets in Dassl's registry, under BiomedCoOp's names: one class for all."""
 
 from __future__ import annotations
 
 from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 
+from datasets.catalog import CATALOG
 from datasets.layout import DatasetLayout, load_items
 from datasets.splits import Item
 
@@ -32,56 +33,11 @@ class BiomedDataset(DatasetBase):
         )
 
 
-@DATASET_REGISTRY.register()
-class BTMRI(BiomedDataset):
-    folder = "BTMRI"
+def _register(folder: str) -> type[BiomedDataset]:
+    """A BiomedDataset subclass named after the folder, in Dassl's registry (DATASET.NAME)."""
+    dataset = type(folder, (BiomedDataset,), {"folder": folder, "__module__": __name__})
+    DATASET_REGISTRY.register(dataset)
+    return dataset
 
 
-@DATASET_REGISTRY.register()
-class BUSI(BiomedDataset):
-    folder = "BUSI"
-
-
-@DATASET_REGISTRY.register()
-class CHMNIST(BiomedDataset):
-    folder = "CHMNIST"
-
-
-@DATASET_REGISTRY.register()
-class COVID_19(BiomedDataset):
-    folder = "COVID_19"
-
-
-@DATASET_REGISTRY.register()
-class CTKidney(BiomedDataset):
-    folder = "CTKidney"
-
-
-@DATASET_REGISTRY.register()
-class DermaMNIST(BiomedDataset):
-    folder = "DermaMNIST"
-
-
-@DATASET_REGISTRY.register()
-class KneeXray(BiomedDataset):
-    folder = "KneeXray"
-
-
-@DATASET_REGISTRY.register()
-class Kvasir(BiomedDataset):
-    folder = "Kvasir"
-
-
-@DATASET_REGISTRY.register()
-class LungColon(BiomedDataset):
-    folder = "LungColon"
-
-
-@DATASET_REGISTRY.register()
-class OCTMNIST(BiomedDataset):
-    folder = "OCTMNIST"
-
-
-@DATASET_REGISTRY.register()
-class RETINA(BiomedDataset):
-    folder = "RETINA"
+REGISTERED = {entry.folder: _register(entry.folder) for entry in CATALOG.values()}

@@ -25,20 +25,36 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm import tqdm
 
+from datasets.catalog import CATALOG, DatasetEntry, find_dataset
+
 MIRROR_URL = "https://huggingface.co/datasets/TahaKoleilat/BiomedCoOp/resolve/main"
 MIRROR_ENV = "BIOMEDVR_DATA_URL"
 SPLIT_KEYS = ("train", "val", "test")
 CHUNK_SIZE = 1 << 20
 TIMEOUT_S = 60.0
+# The archives hold JPEG/PNG images, which barely compress: more than this ratio is a zip bomb or damage.
+MAX_COMPRESSION_RATIO = 100
+FREE_SPACE_MARGIN = 1.05
 
 
 @dataclass(frozen=True)
 class Archive:
-    """One published dataset archive: registry name, config name and Google Drive file id."""
+    """The published archive of one catalog dataset."""
 
-    name: str
-    config_name: str
-    drive_id: str
+    entry: DatasetEntry
+
+    @property
+    def name(self) -> str:
+        """Registry and folder name, e.g. ``BTMRI``."""
+        return self.entry.folder
+
+    @property
+    def config_name(self) -> str:
+        return self.entry.config_name
+
+    @property
+    def drive_id(self) -> str:
+        return self.entry.drive_id
 
     @property
     def filename(self) -> str:
@@ -60,22 +76,7 @@ class Archive:
         return f"{base_url.rstrip('/')}/{self.filename}"
 
 
-ARCHIVES: dict[str, Archive] = {
-    archive.name: archive
-    for archive in (
-        Archive("BTMRI", "btmri", "1_lJLZRUmczqZqoN-dNqkAzGzmi4ONoU5"),
-        Archive("BUSI", "busi", "1hB5M7wcAUTV9EtiYrijACoQ36R6VmQaa"),
-        Archive("CHMNIST", "chmnist", "1tyQiYQmqAGNaY4SCK_8U5vEbbaa1AD-g"),
-        Archive("COVID_19", "covid", "1zMLN5q5e_tmH-deSZQiY4Xq0M1EqCrML"),
-        Archive("CTKidney", "ctkidney", "1PBZ299k--mZL8JU7nhC1Wy8yEmlqmVDh"),
-        Archive("DermaMNIST", "dermamnist", "1Jxd1-DWljunRDZ8fY80dl5zUMefriQXt"),
-        Archive("KneeXray", "kneexray", "1DBVraYJmxy2UcQ_nGLYvTB2reITOm453"),
-        Archive("Kvasir", "kvasir", "1T_cqnNIjmGazNeg6gziarvCNWGsFEkRi"),
-        Archive("LungColon", "lungcolon", "1YIu5fqMXgyemisiL1L1HCvES2nVpCtun"),
-        Archive("OCTMNIST", "octmnist", "1mYZNWxbPxnnVvcwHQYybA8gdMzQAoOem"),
-        Archive("RETINA", "retina", "18U-Gc22h5QryomNNzY4r4Qfrq52yf5EO"),
-    )
-}
+ARCHIVES: dict[str, Archive] = {entry.folder: Archive(entry) for entry in CATALOG.values()}
 
 
 class DownloadError(RuntimeError):
@@ -90,18 +91,17 @@ class UnsafeArchiveError(DownloadError):
     """A zip member would be written outside the extraction folder."""
 
 
+class InsufficientSpaceError(DownloadError):
+    """The disk cannot hold the extracted archive (the archive itself is kept)."""
+
+
 class _Unreachable(Exception):
     """A source could not be contacted at all (DNS, refused connection, timeout)."""
 
 
 def find_archive(name: str) -> Archive:
     """Look up an archive by registry name or config name, ignoring case."""
-    key = name.casefold()
-    for archive in ARCHIVES.values():
-        if key in (archive.name.casefold(), archive.config_name):
-            return archive
-    valid = ", ".join(f"{a.name} ({a.config_name})" for a in ARCHIVES.values())
-    raise ValueError(f"unknown dataset {name!r}; valid names: {valid}, or all")
+    return ARCHIVES[find_dataset(name).folder]
 
 
 def expand_names(names: Sequence[str]) -> list[Archive]:
@@ -124,8 +124,9 @@ def is_complete(root: str | os.PathLike[str], name: str) -> bool:
 def safe_extract(zip_path: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
     """Extract a zip into ``target`` after checking that no member escapes it.
 
-    Absolute paths, ``..`` components and symbolic links are refused before anything is written;
-    a corrupt archive raises DownloadError.
+    Absolute paths, ``..`` components, symbolic links and implausible uncompressed sizes are refused
+    before anything is written, as is an archive larger than the free space; a corrupt archive
+    raises DownloadError.
     """
     target = Path(target)
     try:
@@ -133,11 +134,31 @@ def safe_extract(zip_path: str | os.PathLike[str], target: str | os.PathLike[str
             members = archive.infolist()
             for member in members:
                 _check_member(member)
+            _check_size(Path(zip_path), members, target)
             target.mkdir(parents=True, exist_ok=True)
             for member in tqdm(members, desc=f"extracting {Path(zip_path).name}", unit="file"):
                 archive.extract(member, target)
     except zipfile.BadZipFile as exc:
         raise DownloadError(f"{zip_path} is not a valid zip archive: {exc}") from exc
+
+
+def _check_size(zip_path: Path, members: Sequence[zipfile.ZipInfo], target: Path) -> None:
+    """Refuse an archive whose members claim an implausible size, or that the disk cannot hold."""
+    total = sum(member.file_size for member in members)
+    compressed = max(1, zip_path.stat().st_size)
+    if total > MAX_COMPRESSION_RATIO * compressed:
+        raise DownloadError(
+            f"{zip_path} claims to unpack {compressed:,} bytes into {total:,} bytes (more than "
+            f"{MAX_COMPRESSION_RATIO}x): it is damaged or not a dataset archive"
+        )
+    existing = next(folder for folder in (target, *target.parents) if folder.exists())
+    free = shutil.disk_usage(existing).free
+    if total * FREE_SPACE_MARGIN > free:
+        raise InsufficientSpaceError(
+            f"not enough free space to extract {zip_path}: it needs {total / 2**30:.2f} GiB and "
+            f"{existing} has {free / 2**30:.2f} GiB free. Free some space or choose another --root "
+            "(DATA); the archive is kept and reused by the next run"
+        )
 
 
 def _check_member(member: zipfile.ZipInfo) -> None:
@@ -167,6 +188,11 @@ def download_dataset(
     archive = find_archive(name)
     root = Path(root)
     target = root / archive.name
+    if (root / archive.split_file).is_file():
+        raise DownloadError(
+            f"{root} is itself the {archive.name} dataset folder (it holds {archive.split_file}): point "
+            f"DATA (--root) at its parent, {root.parent}"
+        )
     if is_complete(root, archive.name):
         print(f"{archive.name} is already complete in {target}; skipping.")
         return target
@@ -179,9 +205,15 @@ def download_dataset(
         dataset_dir = _locate_dataset(staging, archive)
         _check_layout(dataset_dir, archive)
         os.replace(dataset_dir, target)
-    except DownloadError:
-        zip_path.unlink(missing_ok=True)  # a bad archive must not be reused by the next run
+    except InsufficientSpaceError:
         raise
+    except Exception as exc:
+        zip_path.unlink(missing_ok=True)  # a bad archive must not be reused by the next run
+        known = isinstance(exc, DownloadError)
+        what = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        raise (type(exc) if known else DownloadError)(
+            f"extracting {zip_path} failed: {what}. The archive was deleted; run again to download it afresh"
+        ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if not keep_archive:
@@ -336,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         archives = expand_names(args.names)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}, or all", file=sys.stderr)
         return 2
     status = 0
     for archive in archives:

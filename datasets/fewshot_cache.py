@@ -9,9 +9,9 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tempfile
 from collections.abc import Callable, Sequence
 
+from datasets.atomic import atomic_write
 from datasets.splits import Item
 
 DATUM = ("dassl.data.datasets.base_dataset", "Datum")
@@ -21,6 +21,10 @@ RECONSTRUCTORS = {("copyreg", "_reconstructor"), ("builtins", "object")}
 
 class UnsafeCacheError(pickle.UnpicklingError):
     """A cache file that holds something other than Datum objects and containers."""
+
+
+class CorruptCacheError(pickle.UnpicklingError):
+    """A cache file that is truncated, damaged or not shaped like a cache: stale, to be drawn again."""
 
 
 def cache_path(fewshot_dir: str, num_shots: int, seed: int) -> str:
@@ -48,19 +52,20 @@ class _DatumUnpickler(pickle.Unpickler):
 
 def read_cache(path: str) -> dict[str, list[Item]]:
     """Load a cache as plain items; refuses anything but Datum objects, lists and dicts."""
-    with open(path, "rb") as file:
-        try:
+    try:
+        with open(path, "rb") as file:
             data = _DatumUnpickler(file, path).load()
-        except UnsafeCacheError:
-            raise
-        except Exception as error:
-            raise UnsafeCacheError(f"few-shot cache {path} is unreadable ({error}); delete it") from error
-    if not isinstance(data, dict) or not {"train", "val"} <= set(data):
-        raise UnsafeCacheError(f"few-shot cache {path} is not a dict with 'train' and 'val'; delete it")
-    return {
-        key: [Item(datum.impath, int(datum.label), datum.classname) for datum in data[key]]
-        for key in ("train", "val")
-    }
+        return {
+            key: [Item(str(datum.impath), int(datum.label), str(datum.classname)) for datum in data[key]]
+            for key in ("train", "val")
+        }
+    except UnsafeCacheError:
+        raise
+    except Exception as error:
+        raise CorruptCacheError(
+            f"few-shot cache {path} is unreadable or not a {{'train', 'val'}} dict of Datum "
+            f"({type(error).__name__}: {error}); delete it to have the picks drawn again"
+        ) from error
 
 
 def write_cache(path: str, train: Sequence[Item], val: Sequence[Item]) -> None:
@@ -71,13 +76,5 @@ def write_cache(path: str, train: Sequence[Item], val: Sequence[Item]) -> None:
         key: [Datum(impath=item.impath, label=item.label, classname=item.classname) for item in items]
         for key, items in (("train", train), ("val", val))
     }
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            pickle.dump(data, file, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    with atomic_write(path, "wb") as file:
+        pickle.dump(data, file, protocol=pickle.HIGHEST_PROTOCOL)

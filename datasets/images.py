@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
@@ -28,10 +28,13 @@ def load_rgb(path: str) -> Image.Image:
             if image.mode in HIGH_BIT_MODES:
                 image = _stretch_to_8bit(image)
             return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
+    except FileNotFoundError as error:
         raise ImageReadError(
-            f"cannot decode image {path}: {error}. Replace or remove the file (and its entry in the "
-            "split file)."
+            f"image {path} does not exist. Restore it, or download the dataset again "
+            "(python -m datasets.download NAME --root ROOT)."
+        ) from error
+    except Exception as error:
+        raise ImageReadError(
+            f"cannot decode image {path} ({type(error).__name__}: {error}). Replace or remove the file "
+            "(and its entry in the split file)."
         ) from error

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 
 from datasets import fewshot_cache
@@ -54,6 +56,14 @@ class DatasetLayout:
 def _read_or_create_split(layout: DatasetLayout, create: bool) -> dict[str, list[Item]]:
     if os.path.isfile(layout.split_path):
         return read_split(layout.split_path, layout.image_dir)
+    nested = os.path.join(os.path.dirname(layout.dataset_dir), os.path.basename(layout.split_path))
+    if os.path.isfile(nested):
+        parent = os.path.dirname(os.path.dirname(layout.dataset_dir))
+        raise DatasetError(
+            f"split file not found: {layout.split_path}, but {nested} exists: the data root "
+            f"{os.path.dirname(layout.dataset_dir)} is the {layout.name} folder itself. Point DATA "
+            f"(--root, DATASET.ROOT) at its parent, {parent}"
+        )
     if not create:
         raise DatasetError(
             f"split file not found: {layout.split_path}\n"
@@ -67,32 +77,71 @@ def _read_or_create_split(layout: DatasetLayout, create: bool) -> dict[str, list
     return split
 
 
+def _key(item: Item) -> tuple[str, int, str]:
+    return os.path.normpath(item.impath), item.label, item.classname
+
+
+def _cached_picks(
+    layout: DatasetLayout, path: str, train: list[Item], val: list[Item]
+) -> tuple[list[Item], list[Item]] | None:
+    """The cached picks when the cache is readable and every pick is an entry of the split, else None."""
+    try:
+        cached = fewshot_cache.read_cache(path)
+    except fewshot_cache.CorruptCacheError as error:
+        print(f"Warning: {error}. Drawing the picks again.")
+        return None
+    picks = []
+    for key, pool in (("train", train), ("val", val)):
+        entries = {_key(item) for item in pool}
+        rebased = [
+            item._replace(impath=rebase_path(item.impath, layout.name, layout.image_dir))
+            for item in cached[key]
+        ]
+        stray = next((item for item in rebased if _key(item) not in entries), None)
+        if stray is not None:
+            print(
+                f"Few-shot cache {path} is stale: its {key} pick {stray.impath} (label {stray.label}, "
+                f"{stray.classname!r}) is no {key} entry of {layout.split_path}. Drawing the picks again."
+            )
+            return None
+        picks.append(rebased)
+    return picks[0], picks[1]
+
+
+def _warn_small_classes(train: list[Item], picked: list[Item], num_shots: int) -> None:
+    """Say which classes have fewer training images than NUM_SHOTS (all of theirs are used)."""
+    available = Counter(item.classname for item in train)
+    used = Counter(item.classname for item in picked)
+    short = [f"{name!r}: {used[name]}" for name, count in available.items() if count < num_shots]
+    if short:
+        warnings.warn(
+            f"DATASET.NUM_SHOTS {num_shots} is more than some classes have in the training split; they "
+            f"use all their images ({', '.join(short)}). metrics.json records the number used per class "
+            "(shots_per_class).",
+            stacklevel=3,
+        )
+
+
 def _fewshot(
     layout: DatasetLayout, train: list[Item], val: list[Item], num_shots: int, seed: int, use_cache: bool
 ) -> tuple[list[Item], list[Item]]:
     """BiomedCoOp's picks: K per class from train, min(K, 4) from val, cached per (K, seed)."""
     path = fewshot_cache.cache_path(layout.fewshot_dir, num_shots, seed)
+    picks = None
     if use_cache and os.path.isfile(path):
         print(f"Loading preprocessed few-shot data from {path}")
-        cached = fewshot_cache.read_cache(path)
-        rebased = {
-            key: [
-                item._replace(impath=rebase_path(item.impath, layout.name, layout.image_dir))
-                for item in items
-            ]
-            for key, items in cached.items()
-        }
-        return rebased["train"], rebased["val"]
-    picked_train = fewshot_sample(train, num_shots, random)
-    picked_val = fewshot_sample(val, min(num_shots, 4), random)
-    if use_cache:
-        ensure_images_exist(picked_train + picked_val, layout.dataset_dir)
-        try:
-            fewshot_cache.write_cache(path, picked_train, picked_val)
-            print(f"Saving preprocessed few-shot data to {path}")
-        except OSError as error:
-            print(f"Warning: could not write the few-shot cache {path} ({error}); continuing")
-    return picked_train, picked_val
+        picks = _cached_picks(layout, path, train, val)
+    if picks is None:
+        picks = fewshot_sample(train, num_shots, random), fewshot_sample(val, min(num_shots, 4), random)
+        if use_cache:
+            ensure_images_exist(picks[0] + picks[1], layout.dataset_dir)
+            try:
+                fewshot_cache.write_cache(path, *picks)
+                print(f"Saving preprocessed few-shot data to {path}")
+            except OSError as error:
+                print(f"Warning: could not write the few-shot cache {path} ({error}); continuing")
+    _warn_small_classes(train, picks[0], num_shots)
+    return picks
 
 
 def load_items(

@@ -11,6 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from datasets.atomic import write_json
+
 SUBSAMPLES = ("all", "base", "new")
 SPLIT_KEYS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
@@ -29,29 +31,108 @@ class DatasetError(RuntimeError):
 
 
 def read_split(split_path: str, image_dir: str) -> dict[str, list[Item]]:
-    """Read a BiomedCoOp split file: {"train"|"val"|"test": [[relative path, label, classname]]}."""
+    """Read and validate a BiomedCoOp split file: {"train"|"val"|"test": [[path, label, classname]]}."""
+    fix = "Correct the file, or download the dataset again (python -m datasets.download NAME --root ROOT)"
     try:
-        with open(split_path) as file:
+        with open(split_path, encoding="utf-8") as file:
             split = json.load(file)
-    except json.JSONDecodeError as error:
-        raise DatasetError(f"split file {split_path} is not valid JSON: {error}") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DatasetError(f"split file {split_path} cannot be read as JSON ({error}). {fix}.") from error
+    if not isinstance(split, dict):
+        raise DatasetError(
+            f"split file {split_path} must hold a JSON object, not {type(split).__name__}. {fix}."
+        )
     missing = [key for key in SPLIT_KEYS if key not in split]
     if missing:
-        raise DatasetError(f"split file {split_path} lacks the keys {missing}")
-    return {
-        key: [Item(os.path.join(image_dir, path), int(label), name) for path, label, name in split[key]]
-        for key in SPLIT_KEYS
-    }
+        raise DatasetError(f"split file {split_path} lacks the keys {missing}. {fix}.")
+    items: dict[str, list[Item]] = {}
+    for key in SPLIT_KEYS:
+        if not isinstance(split[key], list):
+            raise DatasetError(f"split file {split_path}: {key!r} must be a list of entries. {fix}.")
+        items[key] = [
+            _entry(entry, key, index, split_path, image_dir) for index, entry in enumerate(split[key])
+        ]
+    validate_labels(items, split_path)
+    return items
+
+
+def _entry(entry: object, key: str, index: int, split_path: str, image_dir: str) -> Item:
+    """One [relative path, label, classname] entry as an Item; anything else names the entry."""
+    valid = (
+        isinstance(entry, list)
+        and len(entry) == 3
+        and isinstance(entry[0], str)
+        and isinstance(entry[1], int)
+        and not isinstance(entry[1], bool)
+        and isinstance(entry[2], str)
+        and entry[2].strip()
+    )
+    if not valid:
+        raise DatasetError(
+            f"split file {split_path}: entry {index} of {key!r} is {entry!r}, not "
+            '["relative/path.jpg", integer label, "class name"]. Correct or remove that entry.'
+        )
+    path, label, name = entry
+    return Item(os.path.join(image_dir, path), label, name)
+
+
+def validate_labels(split: dict[str, list[Item]], split_path: str) -> None:
+    """Labels run 0..C-1 in train, val and test use only those, and each label has one class name."""
+    train_labels = sorted({item.label for item in split["train"]})
+    if not train_labels:
+        raise DatasetError(f"split file {split_path}: 'train' is empty. Add training entries.")
+    expected = list(range(len(train_labels)))
+    if train_labels != expected:
+        absent = sorted(set(range(max(train_labels[-1], 0) + 1)) - set(train_labels))
+        first = next(
+            (index, item)
+            for index, item in enumerate(split["train"])
+            if item.label < 0 or item.label not in expected
+        )
+        raise DatasetError(
+            f"split file {split_path}: the labels of 'train' must run from 0 to C-1 without gaps, "
+            f"but they are {train_labels} (missing {absent}); the first label outside 0..{len(expected) - 1}"
+            f" is entry {first[0]} of 'train' ({_describe(first[1])}). Renumber the labels 0..C-1."
+        )
+    names: dict[int, tuple[str, str, int]] = {}
+    labels: dict[str, tuple[int, str, int]] = {}
+    for key in SPLIT_KEYS:
+        for index, item in enumerate(split[key]):
+            if item.label not in expected:
+                raise DatasetError(
+                    f"split file {split_path}: entry {index} of {key!r} ({_describe(item)}) has label "
+                    f"{item.label}, but the training labels are 0..{len(expected) - 1}. Give it the label "
+                    "of its class in 'train', or remove it."
+                )
+            named = names.setdefault(item.label, (item.classname, key, index))
+            if named[0] != item.classname:
+                raise DatasetError(
+                    f"split file {split_path}: label {item.label} is called {named[0]!r} in entry "
+                    f"{named[2]} of {named[1]!r} but {item.classname!r} in entry {index} of {key!r}. "
+                    "Each label needs one class name: correct one of them."
+                )
+            labelled = labels.setdefault(item.classname, (item.label, key, index))
+            if labelled[0] != item.label:
+                raise DatasetError(
+                    f"split file {split_path}: class {item.classname!r} has label {labelled[0]} in entry "
+                    f"{labelled[2]} of {labelled[1]!r} but {item.label} in entry {index} of {key!r}. "
+                    "Each class needs one label: correct one of them."
+                )
+
+
+def _describe(item: Item) -> str:
+    return f"{os.path.basename(item.impath)!r}, label {item.label}, {item.classname!r}"
 
 
 def write_split(split: dict[str, list[Item]], split_path: str, image_dir: str) -> None:
-    """Write a split file in BiomedCoOp's format, paths relative to ``image_dir``."""
-    payload = {
-        key: [[os.path.relpath(item.impath, image_dir), item.label, item.classname] for item in items]
-        for key, items in split.items()
-    }
-    with open(split_path, "w") as file:
-        json.dump(payload, file, indent=4)
+    """Write a split file in BiomedCoOp's format, paths relative to ``image_dir``, atomically."""
+    write_json(
+        split_path,
+        {
+            key: [[os.path.relpath(item.impath, image_dir), item.label, item.classname] for item in items]
+            for key, items in split.items()
+        },
+    )
 
 
 def create_split(

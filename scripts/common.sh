@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Shared logic of the method scripts (scripts/<method>/*.sh), which set METHOD and call one function.
 # Environment: DATA (dataset root, default data), OUTPUT (default output), SEEDS (default "1 2 3"),
-# PYTHON (default python3), OVERWRITE=1 (replace runs made with other settings). Arguments after the
-# backbone are passed to train.py as KEY VALUE overrides. SWEEP_PLAN=1 (tools/sweep_grid.py) prints
-# each train.py call instead of running it, so a sweep runs exactly what the scripts run.
+# PYTHON (default python3), PRESET (few_shot.sh: configs/trainers/<METHOD>/<PRESET>.yaml instead of
+# few_shot.yaml, results under <METHOD>_<PRESET>; e.g. reference_code), OVERWRITE=1 (replace runs made
+# with other settings). Arguments after the backbone are passed to train.py as KEY VALUE overrides;
+# an argument like OPTIM.MAX_EPOCH where the backbone would be is an override. Every script takes --help.
+# SWEEP_PLAN=1 (tools/sweep_grid.py) prints each train.py call instead of running it, so a sweep runs
+# exactly what the scripts run.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -23,36 +26,84 @@ backbone_tag() {
   esac
 }
 
-# Set-up on a fresh machine: install what is missing, and stop if Dassl cannot be had.
+die() {
+  echo "[$METHOD] $*" >&2
+  exit 1
+}
+
+# The usage of a script: its arguments, the dataset names, the environment.
+usage() {
+  cat <<EOF
+usage: bash $0 $1
+  DATASET   a config name: $("$PY" -m datasets.catalog names)
+  BACKBONE  ViT-B/16 (default), ViT-B/32, RN50, BiomedCLIP or any open_clip name
+  KEY VALUE config overrides passed to train.py, e.g. OPTIM.MAX_EPOCH 10
+environment: DATA (dataset root, default data), OUTPUT (default output), SEEDS (default "1 2 3"),
+             PYTHON (default python3), PRESET (few_shot.sh: e.g. reference_code), OVERWRITE=1
+EOF
+  exit 0
+}
+
+# True when --help or -h is among the arguments.
+wants_help() { [[ " $* " =~ \ (-h|--help)\  ]]; }
+
+# An argument of the form KEY.NAME (upper-case, dotted) is a config override, never a backbone.
+is_override() { [[ $1 =~ ^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$ ]]; }
+
+# Set-up on a fresh machine: install missing requirements once; without Dassl, say how to get it.
 ensure_environment() {
-  if ! "$PY" scripts/check_env.py --quiet all; then
-    echo "[$METHOD] some dependencies are missing: running scripts/setup.sh"
+  if ! "$PY" scripts/check_env.py --quiet requirements; then
+    echo "[$METHOD] some requirements are missing: running scripts/setup.sh"
     bash scripts/setup.sh
   fi
-  if ! "$PY" scripts/check_env.py --quiet dassl; then
-    echo "[$METHOD] Dassl is not installed and could not be installed: see scripts/setup.sh" >&2
-    exit 1
+  local missing
+  if ! missing=$("$PY" scripts/check_env.py dassl); then
+    die "Dassl is not installed (${missing#missing: }): run 'DASSL_GIT=<git URL or path of a" \
+      "Dassl.pytorch clone> bash scripts/setup.sh' or 'pip install -e <Dassl.pytorch clone>' (README: Install)"
   fi
 }
 
-# The dataset's registry name (folder) from its config file; download it when it is not there.
-ensure_dataset() {
-  local config="configs/datasets/$1.yaml"
-  [ -f "$config" ] || { echo "unknown dataset '$1': no $config" >&2; exit 1; }
-  FOLDER=$(sed -n 's/^ *NAME: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' "$config" | head -n 1)
-  if [ ! -f "$DATA/$FOLDER/split_$FOLDER.json" ]; then
-    echo "[$METHOD] $DATA/$FOLDER is missing: downloading $FOLDER into $DATA"
-    "$PY" -m datasets.download "$FOLDER" --root "$DATA"
+# SHOTS of a few-shot script: a whole number of at least 1.
+check_shots() {
+  [[ $1 =~ ^[0-9]+$ ]] || die "SHOTS must be a whole number of images per class, got '$1'"
+  if [ "$1" -lt 1 ]; then
+    local zs=zeroshot
+    case "$METHOD" in BioMedVR) zs=biomedvr_zs ;; AttrVR) zs=attrvr_zs ;; esac
+    die "SHOTS 0 is zero-shot, which $(basename "$0") does not do: use scripts/$zs/zero_shot.sh DATASET [BACKBONE]"
   fi
 }
 
-# Everything a job needs before its first run: environment, dataset, and TAG, the backbone's folder name.
-prepare() {
+# parse USAGE WITH_SHOTS ARGS...: the arguments of a script, then its set-up. Sets CONFIG and FOLDER
+# (the dataset's names), SHOTS_ARG (WITH_SHOTS 1), BACKBONE, TAG (its folder name) and OVERRIDES.
+parse() {
+  local usage_line=$1 with_shots=$2
+  shift 2
+  if wants_help "$@"; then usage "$usage_line"; fi
+  (($# >= 1 + with_shots)) || die "usage: bash $0 $usage_line (--help for more)"
+  local dataset=$1
+  shift
+  if ((with_shots)); then
+    SHOTS_ARG=$1
+    shift
+    check_shots "$SHOTS_ARG"
+  fi
+  BACKBONE=ViT-B/16
+  if (($# > 0)) && ! is_override "$1"; then
+    BACKBONE=$1
+    shift
+  fi
+  (($# % 2 == 0)) || die "overrides come in KEY VALUE pairs, got $#: $*"
+  OVERRIDES=("$@")
+  CONFIG=$("$PY" -m datasets.catalog config "$dataset") || exit 2
+  FOLDER=$("$PY" -m datasets.catalog folder "$dataset")
   if [ -z "${SWEEP_PLAN:-}" ]; then
     ensure_environment
-    ensure_dataset "$1"
+    if [ ! -f "$DATA/$FOLDER/split_$FOLDER.json" ]; then
+      echo "[$METHOD] $DATA/$FOLDER is missing: downloading $FOLDER into $DATA"
+      "$PY" -m datasets.download "$FOLDER" --root "$DATA"
+    fi
   fi
-  TAG=$(backbone_tag "$2")
+  TAG=$(backbone_tag "$BACKBONE")
 }
 
 # train.py for one seed, as tools/run_status.py decides: skipped when a run with the same config
@@ -82,52 +133,67 @@ report() {
 
 # few_shot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]
 few_shot() {
-  local dataset=${1:?usage: few_shot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]} shots=${2:?SHOTS missing}
-  local backbone=${3:-ViT-B/16}
-  shift $(($# < 3 ? $# : 3))
-  prepare "$dataset" "$backbone"
-  local batch=()
-  [ "$shots" = 1 ] && batch=(DATALOADER.TRAIN_X.BATCH_SIZE 16)
-  local experiment="$OUTPUT/$dataset/shots_$shots/$METHOD/$TAG"
+  parse "DATASET SHOTS [BACKBONE] [KEY VALUE ...]" 1 "$@"
+  local config="configs/trainers/$METHOD/${PRESET:-few_shot}.yaml" folder="$METHOD${PRESET:+_$PRESET}"
+  [ -f "$config" ] || die "no preset '$PRESET' for $METHOD: no $config"
+  local experiment="$OUTPUT/$CONFIG/shots_$SHOTS_ARG/$folder/$TAG"
   for seed in $SEEDS; do
     run_seed "$experiment/seed$seed" --seed "$seed" --trainer "$METHOD" \
-      --dataset-config-file "configs/datasets/$dataset.yaml" \
-      --config-file "configs/trainers/$METHOD/few_shot.yaml" \
-      MODEL.BACKBONE.NAME "$backbone" DATASET.NUM_SHOTS "$shots" "${batch[@]}" "$@"
+      --dataset-config-file "configs/datasets/$CONFIG.yaml" --config-file "$config" \
+      MODEL.BACKBONE.NAME "$BACKBONE" DATASET.NUM_SHOTS "$SHOTS_ARG" "${OVERRIDES[@]}"
   done
   report "$experiment"
 }
 
+# The metrics of a seed-independent evaluation recorded under another seed, saying which seed ran.
+record_for_seed() {
+  "$PY" - "$1/metrics.json" "$2/metrics.json" "$3" <<'EOF'
+import json
+import sys
+
+from datasets.atomic import write_json
+
+source, target, seed = sys.argv[1:]
+with open(source, encoding="utf-8") as file:
+    payload = json.load(file)
+write_json(target, payload | {"seed": int(seed), "evaluated_as_seed": payload["seed"]})
+EOF
+}
+
 # zero_shot.sh DATASET [BACKBONE] [KEY VALUE ...]: evaluation only, written under shots_0.
+# Nothing in it depends on the seed: the first seed runs and its metrics are recorded for the others.
 zero_shot() {
-  local dataset=${1:?usage: zero_shot.sh DATASET [BACKBONE] [KEY VALUE ...]} backbone=${2:-ViT-B/16}
-  shift $(($# < 2 ? $# : 2))
-  prepare "$dataset" "$backbone"
-  local experiment="$OUTPUT/$dataset/shots_0/$METHOD/$TAG"
-  for seed in $SEEDS; do
-    run_seed "$experiment/seed$seed" --seed "$seed" --trainer "$METHOD" --eval-only \
-      --dataset-config-file "configs/datasets/$dataset.yaml" \
-      --config-file "configs/trainers/$METHOD/zero_shot.yaml" \
-      MODEL.BACKBONE.NAME "$backbone" "$@"
+  parse "DATASET [BACKBONE] [KEY VALUE ...]" 0 "$@"
+  local experiment="$OUTPUT/$CONFIG/shots_0/$METHOD/$TAG" seeds
+  read -r -a seeds <<<"$SEEDS"
+  local first="$experiment/seed${seeds[0]}"
+  run_seed "$first" --seed "${seeds[0]}" --trainer "$METHOD" --eval-only \
+    --dataset-config-file "configs/datasets/$CONFIG.yaml" \
+    --config-file "configs/trainers/$METHOD/zero_shot.yaml" \
+    MODEL.BACKBONE.NAME "$BACKBONE" "${OVERRIDES[@]}"
+  for seed in "${seeds[@]:1}"; do
+    if [ -z "${SWEEP_PLAN:-}" ] && [ ! -f "$experiment/seed$seed/metrics.json" ]; then
+      echo "[$METHOD] seed $seed: the evaluation does not depend on the seed; recording seed ${seeds[0]}'s"
+      record_for_seed "$first" "$experiment/seed$seed" "$seed"
+    fi
   done
   report "$experiment"
 }
 
 # base2new.sh DATASET [BACKBONE] [KEY VALUE ...]: train on base classes, evaluate on new classes.
 base2new() {
-  local dataset=${1:?usage: base2new.sh DATASET [BACKBONE] [KEY VALUE ...]} backbone=${2:-ViT-B/16}
-  shift $(($# < 2 ? $# : 2))
-  prepare "$dataset" "$backbone"
   local shots=${SHOTS:-16}
-  local common="$dataset/shots_$shots/$METHOD/$TAG"
-  local args=(--trainer "$METHOD" --dataset-config-file "configs/datasets/$dataset.yaml"
+  parse "DATASET [BACKBONE] [KEY VALUE ...]   (SHOTS, default 16, in the environment)" 0 "$@"
+  check_shots "$shots"
+  local common="$CONFIG/shots_$shots/$METHOD/$TAG"
+  local args=(--trainer "$METHOD" --dataset-config-file "configs/datasets/$CONFIG.yaml"
     --config-file "configs/trainers/$METHOD/base_to_novel.yaml"
-    MODEL.BACKBONE.NAME "$backbone" DATASET.NUM_SHOTS "$shots")
+    MODEL.BACKBONE.NAME "$BACKBONE" DATASET.NUM_SHOTS "$shots")
   for seed in $SEEDS; do
     local train_dir="$OUTPUT/base2new/train_base/$common/seed$seed"
-    run_seed "$train_dir" --seed "$seed" "${args[@]}" DATASET.SUBSAMPLE_CLASSES base "$@"
+    run_seed "$train_dir" --seed "$seed" "${args[@]}" DATASET.SUBSAMPLE_CLASSES base "${OVERRIDES[@]}"
     run_seed "$OUTPUT/base2new/test_new/$common/seed$seed" --seed "$seed" --eval-only \
-      --model-dir "$train_dir" "${args[@]}" DATASET.SUBSAMPLE_CLASSES new "$@"
+      --model-dir "$train_dir" "${args[@]}" DATASET.SUBSAMPLE_CLASSES new "${OVERRIDES[@]}"
   done
   report "$OUTPUT/base2new/train_base/$common" --harmonic-with \
     "$OUTPUT/base2new/test_new/$common"
@@ -136,18 +202,15 @@ base2new() {
 # eval_fewshot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]: re-evaluate saved parameters.
 # MODEL_ROOT (default $OUTPUT) holds the trained runs; results go to output_eval/.
 eval_fewshot() {
-  local dataset=${1:?usage: eval_fewshot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]} shots=${2:?SHOTS missing}
-  local backbone=${3:-ViT-B/16}
-  shift $(($# < 3 ? $# : 3))
-  prepare "$dataset" "$backbone"
-  local common="$dataset/shots_$shots/$METHOD/$TAG"
+  parse "DATASET SHOTS [BACKBONE] [KEY VALUE ...]   (MODEL_ROOT, EVAL_OUTPUT in the environment)" 1 "$@"
+  local common="$CONFIG/shots_$SHOTS_ARG/$METHOD/$TAG"
   for seed in $SEEDS; do
     local model_dir="${MODEL_ROOT:-$OUTPUT}/$common/seed$seed"
-    [ -d "$model_dir" ] || { echo "[$METHOD] no trained run at $model_dir" >&2; exit 1; }
+    [ -d "$model_dir" ] || die "no trained run at $model_dir"
     run_seed "${EVAL_OUTPUT:-output_eval}/$common/seed$seed" --seed "$seed" --trainer "$METHOD" --eval-only \
-      --model-dir "$model_dir" --dataset-config-file "configs/datasets/$dataset.yaml" \
+      --model-dir "$model_dir" --dataset-config-file "configs/datasets/$CONFIG.yaml" \
       --config-file "configs/trainers/$METHOD/few_shot.yaml" \
-      MODEL.BACKBONE.NAME "$backbone" DATASET.NUM_SHOTS "$shots" "$@"
+      MODEL.BACKBONE.NAME "$BACKBONE" DATASET.NUM_SHOTS "$SHOTS_ARG" "${OVERRIDES[@]}"
   done
   report "${EVAL_OUTPUT:-output_eval}/$common"
 }

@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 DASSL_GIT=${DASSL_GIT:-git+https://github.com/KaiyangZhou/Dassl.pytorch}
+DASSL_LOG=${TMPDIR:-/tmp}/biomedvr-dassl-install.log
+# The project's shared/ folder (beside a developer's or CI's checkout) carries a Dassl wheel built unchanged
+# from its repository, for machines without GitHub; a user's clone has none and installs from DASSL_GIT.
+DASSL_WHEEL=$(ls ../shared/wheels/dassl-*.whl 2>/dev/null | sort -V | tail -n 1 || true)
 
 step() { printf '\n[setup] %s\n' "$*"; }
 have() { "$PY" -c "import $1" >/dev/null 2>&1; }
@@ -32,9 +36,15 @@ if have dassl.engine; then
 else
   step "4/5 installing Dassl's run-time needs and Dassl from $DASSL_GIT"
   pip_install numpy tensorboard "wilds>=1.2" tabulate scipy ftfy regex future
-  if ! pip_install --no-deps --no-build-isolation "$DASSL_GIT" >/tmp/biomedvr-dassl-install.log 2>&1; then
+  if pip_install --no-deps --no-build-isolation "$DASSL_GIT" >"$DASSL_LOG" 2>&1; then
+    echo "[setup] Dassl installed from $DASSL_GIT"
+  elif [ -n "$DASSL_WHEEL" ]; then
+    echo "[setup] could not install Dassl from $DASSL_GIT (details: $DASSL_LOG); using the wheel $DASSL_WHEEL"
+    pip_install --no-deps "$DASSL_WHEEL"
+  else
     echo "[setup] could not install Dassl from $DASSL_GIT (no access to GitHub?); carrying on without it:" \
-      "training needs it, the tests that need it will skip. Details: /tmp/biomedvr-dassl-install.log"
+      "training needs it, the tests that need it will skip. Offline: set DASSL_GIT to a local clone or a" \
+      "Dassl wheel (README, Install). Details: $DASSL_LOG"
   fi
 fi
 

@@ -6,8 +6,10 @@ import contextlib
 import importlib.util
 import os
 import random
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -25,6 +27,28 @@ requires_shared_splits = pytest.mark.skipif(
     not SHARED_SPLITS.is_dir(),
     reason=f"BiomedCoOp's split files are not at {SHARED_SPLITS} (the project's shared/ folder)",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In CI a missing Dassl is a broken install, not a user's choice: fail instead of skipping."""
+    if os.environ.get("CI") == "true" and not HAS_DASSL:
+        raise pytest.UsageError(
+            "CI=true and Dassl is not installed, so the Dassl tests would be skipped: "
+            "scripts/setup.sh could not install it (see its output)"
+        )
+
+
+def run_bash(args: Sequence[str], env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """``bash args`` in the repository with PYTHON set to this interpreter, so the scripts never fall
+    back to ``python3`` from PATH (and ``scripts/setup.sh`` never installs into another Python)."""
+    return subprocess.run(
+        ["bash", *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHON": sys.executable, **(env or {})},
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -58,3 +82,21 @@ def local_http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+HOLD_LOCK = """
+import sys, time
+from trainers.run_lock import output_lock
+with output_lock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def hold_lock(folder: Path | str) -> subprocess.Popen:
+    """Another process holding the run lock of ``folder`` (kill it to end the hold)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(folder)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder

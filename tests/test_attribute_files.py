@@ -16,6 +16,7 @@ from attributes.files import (
     AttributeSetError,
     attribute_file,
     check_attributes,
+    direction_issue,
     load_attributes,
     normalize_key,
     read_attribute_file,
@@ -31,6 +32,11 @@ def sentences(classname: str, count: int = 3) -> list[str]:
 
 def valid_data(classnames=BTMRI, count: int = 3) -> dict[str, list[str]]:
     return {name: sentences(name, count) for name in classnames}
+
+
+def confuse_data(count: int = 3) -> dict[str, list[str]]:
+    """Confusion-aware sentences: under each class, the next class's look."""
+    return {name: sentences(other, count) for name, other in zip(BTMRI, (*BTMRI[1:], BTMRI[0]), strict=True)}
 
 
 def write(folder: Path, name: str, data: object) -> Path:
@@ -152,7 +158,8 @@ def test_resolve_set_dir(tmp_path: Path) -> None:
 
 def write_full_set(folder: Path, count: int = 3) -> None:
     for kind in KINDS:
-        write(folder, f"btmri_{kind}.json", valid_data(count=count))
+        data = confuse_data(count) if kind == "confuse" else valid_data(count=count)
+        write(folder, f"btmri_{kind}.json", data)
 
 
 def test_check_cli_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -179,16 +186,75 @@ def test_check_cli_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert rows["confuse"][2] == "0/4"
 
 
+CTKIDNEY = DATASETS["ctkidney"].classnames
+TODAYS = "A cystic kidney tumor with thin septa that looks like a simple cyst."
+FIG7 = "A well-defined, fluid-filled lesion with a thin smooth wall."
+
+
+def test_direction_check_flags_look_alike_and_passes_paper_example(tmp_path: Path) -> None:
+    data = {name: [FIG7] for name in CTKIDNEY} | {"cyst kidney": [TODAYS]}
+    path = tmp_path / "ctkidney_confuse.json"
+    problems = check_attributes(data, CTKIDNEY, dataset="ctkidney", kind="confuse", file=path)
+    assert [(p.issue, p.classname) for p in problems] == [("direction", "cyst kidney")]
+    text = str(problems[0])
+    assert str(path) in text and "'cyst kidney'" in text and TODAYS in text and "'looks like'" in text
+    des = check_attributes(data, CTKIDNEY, dataset="ctkidney", kind="des", file=path)
+    assert des == []  # positive sets describe their own class
+
+
+@pytest.mark.parametrize(
+    ("sentence", "reason"),
+    [
+        ("A low-grade glioma with smooth margins that mimics a meningioma.", "'mimics'"),
+        ("A glioma mimicking an extra-axial mass on a single slice.", "'mimicking'"),
+        ("A pituitary adenoma resembling a skull base mass.", "'resembling'"),
+        ("Bright dural folds that are easily mistaken for a dural-based mass.", "'mistaken for'"),
+        ("A falcine mass that can pass for a butterfly-shaped lesion.", "'pass for'"),
+        ("A sellar mass imitating a suprasellar lesion.", "'imitating'"),
+        ("A cystic glioma simulating a well-circumscribed mass.", "'simulating'"),
+        (
+            "An enhancing extra-axial mass that looks just like a meningioma tumor.",
+            "'like a meningioma tumor'",
+        ),
+        ("A smooth extra-axial mass, unlike an infiltrative intra-axial one.", "'unlike'"),
+        ("A round sellar mass rather than an infiltrative one.", "'rather than'"),
+        ("A sellar mass instead of a cortical lesion.", "'instead of'"),
+        ("A typical Meningioma_Tumor on a contrast-enhanced slice.", "names its own class"),
+        ("Several meningioma tumors along the falx.", "names its own class"),
+    ],
+)
+def test_direction_issue_flags(sentence: str, reason: str) -> None:
+    issue = direction_issue(sentence, "meningioma tumor", BTMRI)
+    assert issue is not None and reason in issue
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "An infiltrative, ill-defined intra-axial mass with heterogeneous enhancement and edema.",
+        "A glioma tumor spreading across the corpus callosum in a butterfly pattern.",
+        "A round sellar mass of a pituitary tumor lifting the optic chiasm.",
+        "A glioma tumor beside a meningioma tumor on the same slice.",
+    ],
+)
+def test_direction_issue_passes_confuser_descriptions(sentence: str) -> None:
+    assert direction_issue(sentence, "meningioma tumor", BTMRI) is None
+
+
+def test_loading_a_wrong_way_confuse_file_warns(tmp_path: Path) -> None:
+    write(tmp_path, "ctkidney_confuse.json", {name: [FIG7] for name in CTKIDNEY} | {"cyst kidney": [TODAYS]})
+    with pytest.warns(UserWarning, match="ctkidney_confuse.json") as record:
+        loaded = load_attributes(str(tmp_path), "ctkidney", "confuse", CTKIDNEY)
+    assert TODAYS in str(record[0].message) and loaded["cyst kidney"] == [TODAYS]
+
+
 def test_check_cli_bad_min_count(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         check.main(["--set", str(tmp_path), "--min-count", "des=zero"])
 
 
 def test_curated_set_is_complete(capsys: pytest.CaptureFixture[str]) -> None:
-    files = list((SETS_ROOT / "curated").glob("*.json"))
-    expected = len(DATASETS) * len(KINDS)
-    if len(files) < expected:
-        pytest.skip(f"attributes/curated has {len(files)} of {expected} files (being written)")
+    """The curated set ships with the repository: a missing file fails here, it is never skipped."""
     rc = check.main(["--set", "curated"])
     out = capsys.readouterr().out
     assert rc == 0, f"curated set fails with minimums {CURATED_MIN_COUNTS}:\n{out}"

@@ -18,9 +18,9 @@ from attributes.generate import (
     build_messages,
     make_client,
     parse_numbered_list,
-    write_json_atomic,
 )
 from attributes.generate import main as generate_main
+from datasets.atomic import write_json
 from tests.conftest import local_http_server
 
 BTMRI = DATASETS["btmri"].classnames
@@ -48,14 +48,22 @@ def json_reply(payload: object, status: int = 200) -> Reply:
     return status, "application/json", json.dumps(payload).encode()
 
 
+def task_of(request: dict) -> str:
+    """The task paragraph of a request's user message."""
+    return request["messages"][-1]["content"].split("\n\n")[0]
+
+
 def target_class(request: dict) -> str:
-    """The class a request asks about (named in the task paragraph of the user message)."""
-    task = request["messages"][-1]["content"].split("\n\n")[0]
-    return next(name for name in BTMRI if name in task)
+    """The class a request asks about: the one its task paragraph names most often."""
+    task = task_of(request)
+    return max(BTMRI, key=task.count)
 
 
 def list_reply(request: dict, number: int) -> Reply:
+    """Five sentences about the requested class, or, for a confuse request, about another class."""
     name = target_class(request)
+    if "confusing negative" in task_of(request):
+        name = next(other for other in BTMRI if other != name)
     lines = [f'{i}. "A brain MRI of {name} with visual cue {i} (call {number})."' for i in range(5)]
     return json_reply(completion("Here are the descriptions:\n\n" + "\n".join(lines)))
 
@@ -125,7 +133,7 @@ def test_normal_run_writes_all_kinds(server: FakeOpenAI, tmp_path: Path) -> None
         assert list(data) == list(BTMRI)
         assert all(len(v) == 3 for v in data.values())
         assert check_attributes(data, BTMRI, dataset="btmri", kind=kind, file=path, min_count=3) == []
-    assert data["glioma tumor"][0] == "A brain MRI of glioma tumor with visual cue 0 (call 8)."
+    assert data["glioma tumor"][0] == "A brain MRI of meningioma tumor with visual cue 0 (call 8)."
     argv = ["--set", str(tmp_path / "gen"), "--dataset", "btmri", "--min-count", "confuse=3"]
     assert check.main(argv) == 0
 
@@ -267,11 +275,34 @@ def test_parse_numbered_list() -> None:
     ]
 
 
+def test_confuse_request_carries_query_other_classes_and_modality(server: FakeOpenAI, tmp_path: Path) -> None:
+    def respond(request: dict, number: int) -> Reply:
+        others = [name for name in BTMRI if name != target_class(request)]
+        lines = [
+            f"1. A brain MRI of {target_class(request)} that looks like {others[0]}.",
+            *(f"{i}. A brain MRI of {name} with its own visual cue {i}." for i, name in enumerate(others, 2)),
+        ]
+        return json_reply(completion("\n".join(lines)))
+
+    server.respond = respond
+    assert run(server, tmp_path, kind="confuse") == 0
+    assert server.classes_requested() == list(BTMRI)
+    for classname, request in zip(BTMRI, server.requests, strict=True):
+        task = task_of(request)
+        query = f"Generate the most visually confusing negative descriptions for class {classname}."
+        assert task.startswith(query)
+        others = [name for name in BTMRI if name != classname]
+        assert f"brain MRI images; the dataset's other classes are: {', '.join(others)}." in task
+    data = read_attribute_file(tmp_path / "btmri_confuse.json")
+    for classname in BTMRI:  # the look-alike sentence naming the class itself is dropped
+        others = [name for name in BTMRI if name != classname]
+        assert data[classname] == [
+            f"A brain MRI of {name} with its own visual cue {i}." for i, name in enumerate(others, 2)
+        ]
+
+
 def test_build_messages() -> None:
     confuse = build_messages("btmri", "glioma tumor", "confuse", 7)[-1]["content"]
-    assert "Generate the most visually confusing negative descriptions for class glioma" in confuse
-    assert "DIFFERENT class" in confuse and "brain MRI" in confuse
-    assert "meningioma tumor, pituitary tumor, normal brain" in confuse
     assert "exactly 7 items" in confuse
     dist = build_messages("btmri", "normal brain", "dist", 3, avoid=["Old sentence."])[-1]
     assert "glioma tumor" in dist["content"] and "- Old sentence." in dist["content"]
@@ -279,15 +310,15 @@ def test_build_messages() -> None:
     assert "visual appearance of a brain MRI image of normal brain" in des
 
 
-def test_write_json_atomic_keeps_old_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_json_keeps_old_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "btmri_des.json"
-    write_json_atomic(path, {"glioma tumor": ["kept sentence of enough length"]})
+    write_json(path, {"glioma tumor": ["kept sentence of enough length"]})
 
     def broken_dump(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("attributes.generate.json.dump", broken_dump)
+    monkeypatch.setattr("datasets.atomic.json.dump", broken_dump)
     with pytest.raises(OSError, match="disk full"):
-        write_json_atomic(path, {"x": []})
+        write_json(path, {"x": []})
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
     assert read_attribute_file(path) == {"glioma tumor": ["kept sentence of enough length"]}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 import torch
+from torch import nn
 
-from tests.conftest import REPO, TINY_BACKBONE
-from trainers.backbones import BackboneError, backbone_tag, load_backbone, resolve_backbone
+from tests.conftest import REPO, TINY_BACKBONE, run_bash
+from trainers.backbones import Backbone, BackboneError, backbone_tag, load_backbone, resolve_backbone
 
 
 def test_coop_names_map_to_open_clip_models_and_weights():
@@ -84,19 +84,54 @@ def test_text_embeddings_are_unit_vectors(tiny_backbone):
 )
 def test_output_folder_tag_is_the_same_in_python_and_the_scripts(name):
     script = f'source scripts/common.sh >/dev/null; backbone_tag "{name}"'
-    shell = subprocess.run(["bash", "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    shell = run_bash(["-c", script], check=True)
     assert shell.stdout.strip() == backbone_tag(name)
+
+
+def assert_patterns_through_the_split_first_conv_equal_the_summed_images(backbone: Backbone) -> None:
+    size = backbone.image_size
+    generator = torch.Generator().manual_seed(0)
+    canvas = torch.randn(3, 3, size, size, generator=generator)
+    patterns = torch.randn(2, 3, size, size, generator=generator, requires_grad=True)
+    fast = backbone.encode_image_plus_patterns(canvas, patterns)
+    (fast_grad,) = torch.autograd.grad(fast.square().sum(), patterns)
+    slow = backbone.encode_image((canvas.unsqueeze(0) + patterns.unsqueeze(1)).flatten(0, 1))
+    (slow_grad,) = torch.autograd.grad(slow.square().sum(), patterns)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast_grad, slow_grad, rtol=1e-4, atol=1e-6)
+    assert not backbone.patch_embedding._forward_hooks  # the hook is removed again
 
 
 def test_patterns_through_the_split_patch_embedding_equal_the_summed_images(tiny_backbone):
     assert tiny_backbone.patch_embedding is tiny_backbone.model.visual.conv1
-    generator = torch.Generator().manual_seed(0)
-    canvas = torch.randn(3, 3, 224, 224, generator=generator)
-    patterns = torch.randn(2, 3, 224, 224, generator=generator, requires_grad=True)
-    fast = tiny_backbone.encode_image_plus_patterns(canvas, patterns)
-    (fast_grad,) = torch.autograd.grad(fast.square().sum(), patterns)
-    slow = tiny_backbone.encode_image((canvas.unsqueeze(0) + patterns.unsqueeze(1)).flatten(0, 1))
-    (slow_grad,) = torch.autograd.grad(slow.square().sum(), patterns)
-    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(fast_grad, slow_grad, rtol=1e-4, atol=1e-6)
-    assert not tiny_backbone.patch_embedding._forward_hooks  # the hook is removed again
+    assert_patterns_through_the_split_first_conv_equal_the_summed_images(tiny_backbone)
+
+
+def with_biased_first_conv(backbone: Backbone) -> Backbone:
+    """The backbone with its first convolution replaced by a copy with a bias drawn from N(0, 1)."""
+    conv = backbone.patch_embedding
+    biased = nn.Conv2d(
+        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+        conv.groups, bias=True,
+    )  # fmt: skip
+    with torch.no_grad():
+        biased.weight.copy_(conv.weight)
+        biased.bias.copy_(torch.randn(conv.out_channels, generator=torch.Generator().manual_seed(1)))
+    biased.requires_grad_(False)
+    visual = backbone.model.visual
+    parent, _, attribute = next(name for name, m in visual.named_modules() if m is conv).rpartition(".")
+    setattr(visual.get_submodule(parent), attribute, biased)
+    assert backbone.patch_embedding is biased
+    return backbone
+
+
+@pytest.mark.parametrize(
+    ("config", "first_conv"),
+    [("biomedvr-test-tiny-timm.json", "trunk.patch_embed.proj"), ("biomedvr-test-tiny-rn.json", "conv1")],
+    ids=["timm-vit-patch-embedding", "modified-resnet-stem"],
+)
+def test_split_first_conv_with_a_bias_equals_the_summed_images(config, first_conv):
+    """conv(c + p) = conv(c) + conv(p) - bias: the bias counts once (BiomedCLIP's timm trunk has one)."""
+    backbone = load_backbone(str(REPO / "tests" / "fixtures" / config))
+    assert backbone.patch_embedding is backbone.model.visual.get_submodule(first_conv)
+    assert_patterns_through_the_split_first_conv_equal_the_summed_images(with_biased_first_conv(backbone))

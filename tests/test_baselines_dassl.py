@@ -20,9 +20,7 @@ ZERO_SHOT = ("ZeroshotCLIP", "AttrVR_ZS", "BioMedVR_ZS")
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("data")
-    make_dataset(
-        str(root), "BUSI", classnames=("benign tumor", "malignant tumor", "normal scan"), counts=(4, 2, 4)
-    )
+    make_dataset(str(root), "busi", counts=(4, 2, 4))
     return str(root)
 
 
@@ -107,17 +105,21 @@ def test_a_zero_shot_setting_can_be_chosen_on_the_validation_split(data_root, tm
 
 
 @pytest.mark.parametrize(
-    ("overrides", "trainable", "negative"),
+    ("overrides", "trainable", "negative", "gated"),
     [
-        (("TRAINER.BIOMEDVR.USE_MOPE", "False"), 150_530, True),  # one shared delta and the gate
-        (("TRAINER.BIOMEDVR.USE_CONFUSION_ATTRIBUTES", "False"), 301_058, False),
+        # w/o MoPE, as the published ablation: one pattern, no gate, logits = s+ (s- for the CS loss)
+        (("TRAINER.BIOMEDVR.USE_MOPE", "False"), 150_528, True, False),
+        (("TRAINER.BIOMEDVR.USE_CONFUSION_ATTRIBUTES", "False"), 301_058, False, True),
     ],
 )
-def test_table4_ablation_switches(data_root, tmp_path, overrides, trainable, negative):
+def test_table4_ablation_switches(data_root, tmp_path, overrides, trainable, negative, gated):
     trainer = build(data_root, tmp_path, "BioMedVR", *overrides)
     assert trainer.num_trainable == trainable
     assert (trainer.model.negative_bank is not None) == negative
     scores = trainer.model(torch.rand(2, 3, 192, 192))
-    assert scores.negative.shape == (2, 3) and scores.gate is not None
+    assert scores.negative.shape == (2, 3) and (scores.gate is not None) == gated
+    if not gated:
+        assert torch.equal(scores.fused, scores.positive)
+        assert torch.count_nonzero(scores.negative) > 0
     if not negative:
         assert torch.count_nonzero(scores.negative) == 0

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datasets.fewshot_cache import UnsafeCacheError, cache_path, read_cache
+from datasets.fewshot_cache import CorruptCacheError, UnsafeCacheError, cache_path, read_cache
 from datasets.images import ImageReadError, load_rgb
 from datasets.layout import load_items
 from datasets.splits import Item, create_split, read_split
@@ -61,7 +61,7 @@ def test_a_cache_with_anything_but_datum_is_refused_without_running_it(tmp_path)
 def test_a_truncated_cache_is_an_error_naming_the_file(tmp_path):
     path = tmp_path / "shot_2-seed_1.pkl"
     path.write_bytes(pickle.dumps({"train": [], "val": []})[:-3])
-    with pytest.raises(UnsafeCacheError, match=r"shot_2-seed_1\.pkl"):
+    with pytest.raises(CorruptCacheError, match=r"shot_2-seed_1\.pkl"):
         read_cache(str(path))
 
 

@@ -383,3 +383,62 @@ def test_duplicates_and_unknown_names(capsys: pytest.CaptureFixture[str]) -> Non
         find_archive("mnist")
     assert main(["mnist"]) == 2
     assert "unknown dataset 'mnist'" in capsys.readouterr().err
+
+
+def test_unknown_name_suggests_the_closest() -> None:
+    with pytest.raises(ValueError, match="did you mean 'btmri'"):
+        find_archive("btmir")
+
+
+def test_zip_bomb_is_refused_and_discarded(tmp_path: Path, closed_url: str) -> None:
+    root = tmp_path / "data"
+    (root / ".downloads").mkdir(parents=True)
+    bomb = make_zip(root / ".downloads" / f"{NAME}.zip")
+    with zipfile.ZipFile(bomb, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{NAME}/{NAME}/zeros.bin", bytes(20 << 20))
+    with pytest.raises(DownloadError, match="claims to unpack") as caught:
+        download_dataset(NAME, root, base_url=closed_url, use_drive=False)
+    assert str(bomb) in str(caught.value)
+    assert not bomb.exists()
+    assert leftovers(root) == []
+
+
+def test_too_little_free_space_is_refused_and_the_archive_kept(
+    tmp_path: Path, closed_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "data"
+    (root / ".downloads").mkdir(parents=True)
+    archive = make_zip(root / ".downloads" / f"{NAME}.zip")
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda _: download.shutil._ntuple_diskusage(1, 1, 10))
+    with pytest.raises(download.InsufficientSpaceError, match="not enough free space"):
+        download_dataset(NAME, root, base_url=closed_url, use_drive=False)
+    assert archive.exists()
+    assert not (root / NAME).exists()
+
+
+def test_any_extraction_failure_discards_the_archive(
+    tmp_path: Path, closed_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "data"
+    (root / ".downloads").mkdir(parents=True)
+    archive = make_zip(root / ".downloads" / f"{NAME}.zip")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "extract", broken)
+    with pytest.raises(DownloadError, match=f"{re.escape(str(archive))} failed: OSError"):
+        download_dataset(NAME, root, base_url=closed_url, use_drive=False)
+    assert not archive.exists()
+    assert leftovers(root) == []
+
+
+def test_root_one_level_too_deep_says_point_at_the_parent(tmp_path: Path, closed_url: str) -> None:
+    root = tmp_path / "data"
+    (root / ".downloads").mkdir(parents=True)
+    make_zip(root / ".downloads" / f"{NAME}.zip")
+    download_dataset(NAME, root, base_url=closed_url, use_drive=False)
+    with pytest.raises(
+        DownloadError, match=f"point DATA \\(--root\\) at its parent, {re.escape(str(root))}$"
+    ):
+        download_dataset(NAME, root / NAME, base_url=closed_url, use_drive=False)

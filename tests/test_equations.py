@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 import torch
 
-from trainers.attribute_bank import AttributeBank, build_bank, class_scores
+from trainers.attribute_bank import AttributeBank, build_bank, class_scores, sample_attributes
 from trainers.losses import biomedvr_loss, confusion_suppression_loss
 from trainers.mope import fuse, gate_weights, positive_scores
 
@@ -55,7 +56,7 @@ def test_topk_below_one_is_an_error_naming_the_key(bank):
         class_scores(torch.zeros(1, 4, dtype=torch.float64), bank, 1.0, k=0)
 
 
-def test_build_bank_keeps_the_first_num_attr_sentences_and_masks_the_rest():
+def test_build_bank_embeds_in_one_call_and_masks_short_classes():
     vectors = {f"s{i}": unit(*(1.0 if j == i else 0.0 for j in range(6))) for i in range(6)}
     calls = []
 
@@ -63,11 +64,39 @@ def test_build_bank_keeps_the_first_num_attr_sentences_and_masks_the_rest():
         calls.append(list(texts))
         return torch.stack([vectors[t] for t in texts])
 
-    bank = build_bank([["s0", "s1", "s2", "s3"], ["s4"]], encode, num_attr=3)
-    assert calls == [["s0", "s1", "s2", "s4"]]  # one encoder call for the whole bank
+    chosen = [
+        sample_attributes(texts, 3, "first", random.Random(0)) for texts in (["s0", "s1", "s2", "s3"], ["s4"])
+    ]
+    bank = build_bank(chosen, encode)
+    assert calls == [["s0", "s1", "s2", "s4"]]  # the first NUM_ATTR of each class, one encoder call
     assert bank.mask.tolist() == [[True, True, True], [True, False, False]]
     assert torch.equal(bank.embeddings[0, 2], vectors["s2"])
     assert torch.equal(bank.embeddings[1, 1], torch.zeros(6, dtype=torch.float64))
+
+
+LONG = [f"attribute sentence number {i}" for i in range(6)]  # 27-28 characters each
+
+
+def test_reference_sampling_drops_short_sentences_then_draws_without_replacement():
+    sentences = ["too short", *LONG, "nineteen characters"]  # 9 and 19 characters: dropped
+    picks = sample_attributes(sentences, 4, "reference", random.Random("7:des"))
+    # The published code: random.sample over the sentences of at least 20 characters.
+    assert picks == random.Random("7:des").sample(LONG, 4)
+    assert len(set(picks)) == 4
+    assert [pick[-1] for pick in picks] == ["3", "5", "2", "1"]
+
+
+def test_reference_sampling_repeats_sentences_when_a_class_has_too_few():
+    picks = sample_attributes(["tiny", *LONG[:2]], 5, "reference", random.Random(3))
+    assert picks == random.Random(3).choices(LONG[:2], k=5)  # with replacement, as published
+    assert len(picks) == 5 and set(picks) <= set(LONG[:2])
+
+
+def test_attribute_sampling_errors_name_the_key():
+    with pytest.raises(ValueError, match=r"TRAINER\.BIOMEDVR\.ATTRIBUTE_SAMPLING"):
+        sample_attributes(LONG, 2, "random", random.Random(0))
+    with pytest.raises(ValueError, match=r"TRAINER\.BIOMEDVR\.NUM_ATTR"):
+        sample_attributes(LONG, 0, "first", random.Random(0))
 
 
 def test_positive_expert_merges_des_and_dist_by_their_mean():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tracemalloc
 
 import numpy as np
@@ -14,6 +15,7 @@ from torch.nn import functional as F
 from torchvision import transforms as T
 
 import trainers.fast_data as fast_data
+from datasets.images import ImageReadError
 from tools.synthetic_data import synthetic_image
 from trainers.attribute_bank import AttributeBank, build_bank
 from trainers.fast_data import (
@@ -119,7 +121,6 @@ def mixture(tiny_backbone) -> MixtureOfPromptExperts:
         kind: build_bank(
             [[f"a {kind} attribute number {k} of class {c}" for k in range(4)] for c in range(3)],
             tiny_backbone.encode_text,
-            4,
         )
         for kind in ("des", "dist", "confuse")
     }
@@ -237,10 +238,24 @@ def test_augmented_batches_are_reproducible_per_epoch_and_in_range():
     again = [batch["img"] for batch in FastTrainLoader(images, range(6), batch_size=4, size=32, seed=7)]
     loader.set_epoch(1)
     later = [batch["img"] for batch in loader]
-    assert len(first) == 1 and first[0].shape == (4, 3, 32, 32) and first[0].dtype == torch.float32
+    assert [batch.shape[0] for batch in first] == [4, 2]  # the last, incomplete batch is kept
+    assert first[0].shape == (4, 3, 32, 32) and first[0].dtype == torch.float32
+    dassl_rule = FastTrainLoader(images, range(6), batch_size=4, size=32, seed=7, drop_last=True)
+    assert len(dassl_rule) == 1 and [batch["img"].shape[0] for batch in dassl_rule] == [4]
     assert first[0].min() >= 0 and first[0].max() <= 1
     torch.testing.assert_close(first[0], again[0], rtol=0, atol=0)
     assert not torch.equal(first[0], later[0])
+
+
+@pytest.mark.parametrize("augment", [True, False], ids=["augmented", "centre-cropped"])
+def test_white_and_black_pixels_become_exactly_one_and_zero(augment):
+    """ToTensor's scale: uint8 255 is 1.0 and 0 is 0.0, whatever the crop and resize (up or down)."""
+    sizes = [(40, 50), (96, 40), (64, 33), (32, 32)]
+    images = [torch.full((3, h, w), 255 * (k % 2), dtype=torch.uint8) for k, (h, w) in enumerate(sizes)]
+    loader = FastTrainLoader(images, range(len(images)), batch_size=4, size=32, seed=0, augment=augment)
+    (batch,) = list(loader)
+    expected = (batch["label"] % 2).float().view(-1, 1, 1, 1).expand(-1, 3, 32, 32)
+    torch.testing.assert_close(batch["img"], expected, rtol=0, atol=0)
 
 
 def test_about_half_of_the_crops_are_flipped():
@@ -311,6 +326,24 @@ def test_cache_is_reused_until_the_split_file_changes(cache, capsys):
     np.testing.assert_array_equal(open_cache(), first)
     assert decoder.calls == 2 * built
     assert "out of date" in capsys.readouterr().out
+
+
+def test_cache_of_other_images_with_the_same_count_and_labels_is_rebuilt(image_paths, square_paths, tmp_path):
+    """Base-to-novel: the ``new`` test images must not be served from the ``base`` images' cache."""
+    split = tmp_path / "split.json"
+    split.write_text("{}")
+    labels = [0, 1, 2]
+
+    def open_cache(paths: list[str]) -> np.ndarray:
+        return np.array(
+            open_image_array(str(tmp_path / "cache"), "test", paths, labels, 64, "bicubic", str(split))
+        )
+
+    first, second = open_cache(image_paths[:3]), open_cache(square_paths)
+    expected = np.stack([decode_eval_image(path, 64).numpy() for path in square_paths])
+    np.testing.assert_array_equal(second, expected)
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(open_cache(image_paths[:3]), first)
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
@@ -406,3 +439,48 @@ def test_an_undecodable_training_image_is_named(tmp_path):
     broken.write_bytes(b"\x89PNG but not really")
     with pytest.raises(ImageReadError, match=r"broken_scan\.png"):
         decode_all([str(broken)], decode_train_image, 192, "bicubic", 2, "Decoding train")
+
+
+def test_an_image_replaced_in_place_rebuilds_the_cache(tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    path = folder / "a.png"
+    Image.fromarray(np.full((40, 40, 3), 10, np.uint8)).save(path)
+    split = tmp_path / "split.json"
+    split.write_text("{}")
+
+    def open_cache() -> np.ndarray:
+        return open_image_array(
+            str(tmp_path / "cache"), "test", [str(path)], [0], 32, "bicubic", str(split), 1
+        )
+
+    assert int(open_cache()[0].max()) == 10
+    Image.fromarray(np.full((40, 40, 3), 200, np.uint8)).save(path)  # same path and size, new pixels
+    assert int(open_cache()[0].min()) == 200
+    assert "out of date" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage", [b"", b"{not json", b"[1, 2]", b"\xff\xfe"])
+def test_a_damaged_cache_record_is_stale_not_fatal(cache, capsys, damage):
+    open_cache, decoder, split = cache
+    first = np.array(open_cache())
+    meta = first_cache_file(split) + ".json"
+    with open(meta, "wb") as file:
+        file.write(damage)
+    np.testing.assert_array_equal(open_cache(), first)
+    assert decoder.calls == 2 * len(IMAGES)
+    open_cache()
+    assert decoder.calls == 2 * len(IMAGES)
+
+
+def test_a_failed_cache_build_names_the_image_and_leaves_no_temporary_file(image_paths, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    split = tmp_path / "split.json"
+    split.write_text("{}")
+    paths = [*image_paths, str(broken)]
+    with pytest.raises(ImageReadError, match=re.escape(str(broken))):
+        open_image_array(
+            str(tmp_path / "cache"), "test", paths, [0] * len(paths), 32, "bicubic", str(split), 1
+        )
+    assert list((tmp_path / "cache").iterdir()) == []

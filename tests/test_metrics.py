@@ -28,6 +28,14 @@ def test_accuracy_and_macro_f1():
     assert macro_f1(logits, labels) == pytest.approx(100 * (0.8 + 2 / 3) / 2)
 
 
+def test_macro_f1_ignores_classes_that_are_predicted_but_absent_from_the_labels():
+    """Dassl's macro-F1: labels [0, 0], predictions [0, 1] -> only class 0 (P 1, R 1/2, F1 2/3), not 33.3."""
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0])
+    assert macro_f1(logits, labels) == pytest.approx(200 / 3)
+    assert classification_report(logits, labels)["macro_f1"] == pytest.approx(200 / 3)
+
+
 def test_ece_by_hand():
     # confidences 0.9 (correct), 0.9 (wrong), 0.6 (correct), 0.55 (wrong)
     logits = logits_for([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.55, 0.45]])

@@ -323,6 +323,31 @@ def test_base_to_new(runs: list[results.Run]) -> None:
     assert cell_text(text, "AttrVR", "BUSI HM") == "–"
 
 
+def bold_test_table(incomplete_mean: float) -> results.Table:
+    """One column: complete cells 80.0 and 75.0, and an incomplete (``*``) Avg. of ``incomplete_mean``."""
+    means = {"BioMedVR": (80.0, True), "AttrVR": (75.0, True), "VP": (incomplete_mean, False)}
+    cells = {
+        (method, results.AVG): results.Entry(
+            method, "vit_b16", results.AVG, 16, results.Cell(mean, 1.0, 3, complete)
+        )
+        for method, (mean, complete) in means.items()
+    }
+    return results.Table("t", "Test", [results.AVG], ["Avg."], list(means), cells)
+
+
+def test_an_incomplete_average_tied_with_the_best_is_not_bold() -> None:
+    text = results.format_table_markdown(bold_test_table(80.0))
+    assert cell_text(text, "BioMedVR", "Avg.") == "**80.0 ± 1.0**"
+    assert cell_text(text, "VP", "Avg.") == "80.0 ± 1.0*"
+
+
+def test_an_incomplete_average_above_the_best_leaves_the_bold_on_the_best_complete_cell() -> None:
+    text = results.format_table_markdown(bold_test_table(90.0))
+    assert cell_text(text, "BioMedVR", "Avg.") == "**80.0 ± 1.0**"
+    assert cell_text(text, "AttrVR", "Avg.") == "75.0 ± 1.0"
+    assert cell_text(text, "VP", "Avg.") == "90.0 ± 1.0*"
+
+
 def test_csv_sections_parse(tree: Path, capsys) -> None:
     assert results.main([str(tree), "--format", "csv"]) == 0
     sections = {}
@@ -341,11 +366,37 @@ def test_csv_sections_parse(tree: Path, capsys) -> None:
 
 
 def test_results_markdown_cli_filters_backbone(tree: Path, capsys) -> None:
-    assert results.main([str(tree)]) == 0
+    assert results.main([str(tree), "--backbone", "vit_b16"]) == 0
     text = capsys.readouterr().out
     assert "99.0" not in text  # the vit_b32 run
     assert results.main([str(tree), "--backbone", "vit_b32"]) == 0
     assert cell_text(capsys.readouterr().out, "BioMedVR", "BTMRI") == "**99.0**"
+
+
+def test_results_show_every_backbone_found_by_default(tree: Path, capsys) -> None:
+    assert results.main([str(tree)]) == 0
+    text = capsys.readouterr().out
+    vit_b16 = text.index("Table 1: accuracy (%) with vit_b16, 16 shots")
+    vit_b32 = text.index("Table 1: accuracy (%) with vit_b32, 16 shots")
+    assert vit_b16 < vit_b32
+    assert cell_text(text[vit_b32:], "BioMedVR", "BTMRI") == "**99.0**"
+
+
+def test_results_and_figures_find_other_backbones_and_shots(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "output"
+    for seed in (1, 2):
+        folder = run_dir(root, "busi", 4, "BioMedVR", seed, backbone="rn50")
+        (folder / "metrics.json").write_text(json.dumps({"accuracy": 60.0 + seed}))
+    assert results.main([str(root)]) == 0
+    text = capsys.readouterr().out
+    assert "No finished runs" not in text.split("### Accuracy")[0]
+    assert "Table 1: accuracy (%) with rn50, 4 shots" in text
+    assert cell_text(text, "BioMedVR", "BUSI") == "**61.5 ± 0.5**"
+    assert results.main([str(root), "--backbone", "vit_b16"]) == 0
+    assert "finished runs exist for: rn50 (shots 4)" in capsys.readouterr().err
+    assert figures.main([str(root), "--out", str(tmp_path / "figures")]) == 0
+    assert "figures of backbone rn50 at 4 shots" in capsys.readouterr().err
+    assert (tmp_path / "figures" / "accuracy_vs_shots.png").is_file()
 
 
 # ----- figures ------------------------------------------------------------------------------------------
@@ -371,10 +422,11 @@ def test_figures_cli_renders_every_figure(tree: Path, tmp_path: Path, capsys) ->
 
 
 def test_experts_frame_is_grey_inside(tree: Path) -> None:
-    checkpoint = figures.latest_checkpoint(tree / "btmri/shots_16/BioMedVR/vit_b16/seed1")
+    checkpoint = figures.run_checkpoint(tree / "btmri/shots_16/BioMedVR/vit_b16/seed1")
     assert checkpoint is not None and checkpoint.name == "model.pth.tar-5"
-    delta, gate = figures.load_prompt(checkpoint)
-    images = figures.expert_images(delta)
+    delta, gate, inner_size = figures.load_prompt(checkpoint)
+    assert inner_size == 192  # no input_size recorded: the config default
+    images = figures.expert_images(delta, inner_size)
     assert images.shape == (2, 224, 224, 3) and gate.shape == (2,)
     assert np.all(images[:, 16:208, 16:208] == 0.5)
     assert np.allclose(images[0, :16], torch.sigmoid(delta[0, :, :16]).permute(1, 2, 0).numpy())
@@ -432,3 +484,16 @@ def test_corrupt_files_are_skipped_not_fatal(tmp_path: Path, capsys) -> None:
         figures.load_embeddings(folder)
     assert results.main([str(root)]) == 0
     assert "unreadable metrics.json" in capsys.readouterr().out
+
+
+def test_experts_use_the_input_size_the_checkpoint_records(tmp_path: Path) -> None:
+    path = tmp_path / "model.pth.tar-1"
+    delta = torch.randn(2, 3, 224, 224)
+    torch.save({"state_dict": {"prompt.delta": delta}, "epoch": 1, "input_size": 160}, path)
+    loaded, gate, inner_size = figures.load_prompt(path)
+    assert (inner_size, gate) == (160, None)
+    images = figures.expert_images(loaded, inner_size)
+    assert np.all(images[:, 32:192, 32:192] == 0.5)
+    assert np.allclose(
+        images[0, 16:32, 16:32], torch.sigmoid(delta[0, :, 16:32, 16:32]).permute(1, 2, 0).numpy()
+    )

@@ -3,7 +3,8 @@
 ``python -m tools.figures output --out figures/ [--dataset btmri] [--backbone vit_b16] [--shots 16]
 [--all-experts] [--tsne RUN_DIR RUN_DIR]`` writes each figure as PNG (150 dpi) and PDF. Per-run figures
 use the runs of Table 1 (``--shots``, or shots_0 for zero-shot methods) of ``--backbone`` (and
-``--dataset``). A figure whose inputs are absent is skipped with one line saying why.
+``--dataset``); without them, vit_b16 (else the backbone found) and 16 shots (else the largest found).
+A figure whose inputs are absent is skipped with one line saying why.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import argparse
 import functools
 import json
 import math
-import pickle
+import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,11 +26,24 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from tools.results import FEW_SHOT, Run, collect_runs, dataset_label, parse_run_path, shots_table
+from tools.results import (
+    FEW_SHOT,
+    Run,
+    collect_runs,
+    dataset_label,
+    default_shots,
+    describe_settings,
+    found_settings,
+    parse_run_path,
+    shots_table,
+)
+from trainers.checkpoints import MODULE_NAME, CheckpointError, read_checkpoint, resolve_checkpoint
+from trainers.config import DEFAULT_INPUT_SIZE
+from trainers.metrics import Reliability, calibration_error
+from trainers.mope import gate_weights
 from trainers.reprogram import frame_mask
 
 DPI = 150
-INNER_SIZE = 192  # TRAINER.BIOMEDVR.INPUT_SIZE: the untrained inside of the frame
 EXPERT_TITLES = ("δ+ (positive expert)", "δ− (negative expert)")
 TSNE_REFERENCES = ("ZeroshotCLIP", "AttrVR")
 PROPOSED = "BioMedVR"
@@ -100,40 +115,45 @@ def plot_accuracy_vs_shots(
 
 
 # ----- experts --------------------------------------------------------------------------------------
-def latest_checkpoint(folder: Path) -> Path | None:
-    """``prompt_learner/model.pth.tar-<E>`` with the largest E, else ``model-best.pth.tar``, else None."""
-    directory = folder / "prompt_learner"
-    numbered = [path for path in directory.glob("model.pth.tar-*") if path.name.rsplit("-", 1)[1].isdigit()]
-    if numbered:
-        return max(numbered, key=lambda path: int(path.name.rsplit("-", 1)[1]))
-    best = directory / "model-best.pth.tar"
-    return best if best.is_file() else None
-
-
-def load_prompt(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``prompt.delta`` [E, 3, S, S] and the optional ``gate_logits`` [E] of a checkpoint."""
+def run_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint an evaluation of the run uses (trainers/checkpoints.py), or None."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        path = resolve_checkpoint(str(folder / MODULE_NAME))
+    except CheckpointError:
+        return None
+    return Path(path) if path is not None and os.path.isfile(path) else None
+
+
+def load_prompt(path: Path) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """``prompt.delta`` [E, 3, S, S], the optional ``gate_logits`` [E] and the inner size of a checkpoint.
+
+    The inner size is the run's TRAINER.BIOMEDVR.INPUT_SIZE as the checkpoint records it (the default
+    for checkpoints that do not).
+    """
+    try:
+        checkpoint = read_checkpoint(str(path))
+        state = checkpoint["state_dict"]
         delta = state["prompt.delta"].float()
-    except (OSError, RuntimeError, KeyError, TypeError, AttributeError, pickle.UnpicklingError) as error:
+        inner_size = int(checkpoint.get("input_size", DEFAULT_INPUT_SIZE))
+    except (CheckpointError, KeyError, TypeError, AttributeError, ValueError) as error:
         raise SkipFigure(f"cannot read prompt.delta from {path}: {error}") from error
     gate = state.get("gate_logits")
-    return delta, None if gate is None else gate.float()
+    return delta, None if gate is None else gate.float(), inner_size
 
 
-def expert_images(delta: torch.Tensor, inner_size: int = INNER_SIZE) -> np.ndarray:
+def expert_images(delta: torch.Tensor, inner_size: int) -> np.ndarray:
     """sigmoid(delta) of the first two experts on the frame, grey inside: [2, S, S, 3] in [0, 1]."""
     mask = frame_mask(delta.shape[-1], inner_size)
     shown = torch.sigmoid(delta[:2]) * mask + 0.5 * (1 - mask)
     return shown.permute(0, 2, 3, 1).numpy()
 
 
-def plot_experts(run: Run, out: Path, inner_size: int = INNER_SIZE) -> list[Path]:
+def plot_experts(run: Run, out: Path) -> list[Path]:
     """The learned delta+ and delta- of one run, side by side."""
-    path = latest_checkpoint(run.path)
+    path = run_checkpoint(run.path)
     if path is None:
-        raise SkipFigure(f"no prompt_learner/model.pth.tar-* in {run.path}")
-    delta, gate_logits = load_prompt(path)
+        raise SkipFigure(f"no {MODULE_NAME}/model.pth.tar-* in {run.path}")
+    delta, gate_logits, inner_size = load_prompt(path)
     if delta.ndim != 4 or delta.shape[0] < 2 or delta.shape[1] != 3 or delta.shape[-1] <= inner_size:
         raise SkipFigure(f"prompt.delta of {path} is {tuple(delta.shape)}, not two frame experts")
     figure = Figure(figsize=(8, 4.6), layout="constrained")
@@ -146,7 +166,7 @@ def plot_experts(run: Run, out: Path, inner_size: int = INNER_SIZE) -> list[Path
         f"{dataset_label(run.dataset)}, {run.trainer}, {run.backbone}, {run.shots} shots, seed {run.seed}"
     )
     if gate_logits is not None:
-        gate = torch.softmax(gate_logits, dim=0).tolist()
+        gate = gate_weights(gate_logits).tolist()
         caption += f"; g+ = {gate[0]:.2f}, g− = {gate[1]:.2f}"
     figure.suptitle(caption, fontsize="medium")
     return save(figure, out, f"experts_{run.dataset}_{run.trainer}_seed{run.seed}")
@@ -239,11 +259,7 @@ def plot_reliability(runs: Sequence[Run], out: Path) -> list[Path]:
         bins = table["count"].size
         centres = (np.arange(bins) + 0.5) / bins
         filled = table["count"] > 0
-        ece = (
-            100
-            * np.sum(table["count"] * np.abs(table["accuracy"] - table["confidence"]))
-            / table["count"].sum()
-        )
+        ece = calibration_error(Reliability(table["confidence"], table["accuracy"], table["count"]))
         axes.bar(
             centres[filled], table["accuracy"][filled], width=1 / bins, edgecolor="black", label="accuracy"
         )
@@ -340,7 +356,7 @@ def figure_jobs(runs: Sequence[Run], args: argparse.Namespace) -> list[tuple[str
             functools.partial(plot_accuracy_vs_shots, runs, out, args.backbone, args.dataset),
         )
     ]
-    experts = [run for run in chosen if run.trainer == PROPOSED and latest_checkpoint(run.path) is not None]
+    experts = [run for run in chosen if run.trainer == PROPOSED and run_checkpoint(run.path) is not None]
     for run in experts if args.all_experts else experts[:1]:
         jobs.append(
             (f"experts_{run.dataset}_{run.trainer}_seed{run.seed}", functools.partial(plot_experts, run, out))
@@ -383,8 +399,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("output_dir", help="the output tree (e.g. output/)")
     parser.add_argument("--out", default="figures", help="folder for the PNG and PDF files")
     parser.add_argument("--dataset", help="one dataset (lower-case folder name); default: all")
-    parser.add_argument("--backbone", default="vit_b16", help="backbone folder name")
-    parser.add_argument("--shots", type=int, default=16, help="shots of the per-run figures")
+    parser.add_argument("--backbone", help="backbone folder name (default: vit_b16, else the one found)")
+    parser.add_argument(
+        "--shots", type=int, help="shots of the per-run figures (default: 16, else the largest)"
+    )
     parser.add_argument(
         "--all-experts", action="store_true", help=f"draw the experts of every {PROPOSED} run"
     )
@@ -393,7 +411,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(args.output_dir)
     if not root.is_dir():
         parser.error(f"not a directory: {root}")
-    for name, job in figure_jobs(collect_runs(root), args):
+    runs = collect_runs(root)
+    found = found_settings(runs)
+    if args.backbone is None:
+        args.backbone = next(iter(found), "vit_b16")
+    if args.shots is None:
+        args.shots = default_shots(found.get(args.backbone, []))
+    print(
+        f"figures of backbone {args.backbone} at {args.shots} shots; finished runs exist for: "
+        f"{describe_settings(found) or 'none'}",
+        file=sys.stderr,
+    )
+    for name, job in figure_jobs(runs, args):
         try:
             paths = job()
         except SkipFigure as reason:

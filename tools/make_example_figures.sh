@@ -11,9 +11,9 @@ python3 -m tools.synthetic_data --root "$DATA" BTMRI --per-class 16 4 24 --size 
 for shots in 1 2 4; do
   for method in biomedvr attrvr ar; do
     bash "scripts/$method/few_shot.sh" btmri "$shots" "$TINY" OPTIM.MAX_EPOCH 15 DATALOADER.NUM_WORKERS 0 \
-      TRAINER.BIOMEDVR.SAVE_EMBEDDINGS True
+      TRAINER.COMMON.SAVE_EMBEDDINGS True
   done
 done
-bash scripts/zeroshot/zero_shot.sh btmri "$TINY" DATALOADER.NUM_WORKERS 0 TRAINER.BIOMEDVR.SAVE_EMBEDDINGS True
+bash scripts/zeroshot/zero_shot.sh btmri "$TINY" DATALOADER.NUM_WORKERS 0 TRAINER.COMMON.SAVE_EMBEDDINGS True
 python3 -m tools.results "$OUTPUT" --backbone biomedvr-test-tiny --shots 4
 python3 -m tools.figures "$OUTPUT" --out "$WORK/figures" --backbone biomedvr-test-tiny --shots 4

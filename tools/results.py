@@ -1,6 +1,8 @@
 """Result tables of an output tree: few-shot accuracy per dataset, accuracy per shots, base-to-novel.
 
-``python -m tools.results output [--format md|csv] [--shots 16] [--backbone vit_b16]``
+``python -m tools.results output [--format md|csv] [--shots K] [--backbone TAG]``: without
+``--backbone``, tables for every backbone that has finished runs; without ``--shots``, 16 shots, or the
+largest number of shots found when there are no 16-shot runs.
 
 A run is a ``seed<S>`` folder at ``<dataset>/shots_<K>/<Trainer>/<backbone>/seed<S>`` (few-shot and
 zero-shot, K = 0) or at ``base2new/{train_base,test_new}/<dataset>/shots_<K>/<Trainer>/<backbone>/seed<S>``.
@@ -25,17 +27,16 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from datasets.download import ARCHIVES
+from datasets.catalog import CATALOG
 from tools.parse_test_res import SEED_FOLDER, harmonic_mean, newest_log
 
 # The 11 benchmark datasets in the benchmark's order, as config names, with their table headers.
-DATASETS = tuple(archive.config_name for archive in ARCHIVES.values())
-DATASET_LABELS = {archive.config_name: archive.name for archive in ARCHIVES.values()} | {"covid": "COVID"}
+DATASETS = tuple(CATALOG)
 METHOD_ORDER = ("ZeroshotCLIP", "AttrVR_ZS", "BioMedVR_ZS", "CoOp", "VP", "AR", "AttrVR", "BioMedVR")
 FEW_SHOT, BASE, NEW = "few_shot", "train_base", "test_new"
 AVG = "avg"
@@ -167,6 +168,22 @@ def read_run(folder: str | Path) -> Run | None:
     return run
 
 
+BEST_TEST_NOTE = (
+    "Optimistic: each seed's best test accuracy over its epochs (TEST.EVAL_EVERY_EPOCH), selected on "
+    "the test set as the published numbers were; not comparable to the honest tables."
+)
+
+
+def best_test_runs(runs: Iterable[Run]) -> list[Run]:
+    """Finished runs that tested every epoch, their accuracy replaced by the best epoch's (--best-test)."""
+    chosen = []
+    for run in runs:
+        if run.finished and "best_test_accuracy" in run.metrics:
+            metrics = {**run.metrics, "accuracy": run.metrics["best_test_accuracy"]}
+            chosen.append(replace(run, metrics=metrics))
+    return chosen
+
+
 def collect_runs(root: str | Path) -> list[Run]:
     """Every run folder under ``root``, finished or not, in path order."""
     runs = []
@@ -220,7 +237,31 @@ def dataset_order(datasets: Iterable[str]) -> list[str]:
 
 
 def dataset_label(dataset: str) -> str:
-    return DATASET_LABELS.get(dataset, dataset)
+    entry = CATALOG.get(dataset)
+    return entry.label if entry else dataset
+
+
+def found_settings(runs: Iterable[Run]) -> dict[str, list[int]]:
+    """Backbone -> the shots values (K > 0) of its finished runs; vit_b16 first, then alphabetical."""
+    found: dict[str, set[int]] = {}
+    for run in runs:
+        if run.finished:
+            found.setdefault(run.backbone, set()).update({run.shots} - {0})
+    order = sorted(found, key=lambda backbone: (backbone != "vit_b16", backbone))
+    return {backbone: sorted(found[backbone]) for backbone in order}
+
+
+def default_shots(shots: Sequence[int]) -> int:
+    """16 (Table 1's) when there are runs at 16 shots or none at all, else the largest shots found."""
+    return 16 if 16 in shots or not shots else max(shots)
+
+
+def describe_settings(found: dict[str, list[int]]) -> str:
+    """``vit_b32 (shots 4, 8), rn50 (zero-shot only)`` for messages."""
+    return ", ".join(
+        f"{backbone} (shots {', '.join(map(str, shots))})" if shots else f"{backbone} (zero-shot only)"
+        for backbone, shots in found.items()
+    )
 
 
 def lacking_note(lacking: dict[str, list[str]]) -> list[str]:
@@ -426,10 +467,16 @@ def csv_dataset(dataset: str, complete: bool) -> str:
 
 
 def format_csv(tables: Sequence[Table], base_new: Sequence[BaseNew], failed: Sequence[Run]) -> str:
-    """One flat CSV table per section, each after a ``# section`` line, sections split by blank lines."""
-    sections = []
+    """One flat CSV table per section, each after a ``# section`` line, sections split by blank lines.
+
+    Tables of one kind for several backbones share a section (each row names its backbone).
+    """
+    merged: dict[str, tuple[list[str], list[list]]] = {}
     for table in tables:
-        rows: list[list] = [["method", "backbone", "dataset", "shots", "mean", "std", "n_seeds"]]
+        titles, rows = merged.setdefault(
+            table.name, ([], [["method", "backbone", "dataset", "shots", "mean", "std", "n_seeds"]])
+        )
+        titles.append(table.title)
         for method in table.rows:
             for column in table.columns:
                 entry = table.cells.get((method, column))
@@ -438,7 +485,7 @@ def format_csv(tables: Sequence[Table], base_new: Sequence[BaseNew], failed: Seq
                     dataset = csv_dataset(entry.dataset, cell.complete)
                     numbers = [csv_number(cell.mean), csv_number(cell.std), cell.n]
                     rows.append([method, entry.backbone, dataset, entry.shots, *numbers])
-        sections.append((f"{table.name}: {table.title}", rows))
+    sections = [(f"{name}: {' | '.join(titles)}", rows) for name, (titles, rows) in merged.items()]
     rows = [
         [
             "method",
@@ -486,24 +533,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("output_dir", help="the output tree (e.g. output/)")
     parser.add_argument("--format", choices=("md", "csv"), default="md", help="markdown or CSV")
-    parser.add_argument("--shots", type=int, default=16, help="shots of Table 1 and base-to-novel")
-    parser.add_argument("--backbone", default="vit_b16", help="backbone folder name (vit_b16, rn50, ...)")
+    parser.add_argument(
+        "--shots", type=int, help="shots of Table 1 and base-to-novel (default: 16, else the largest found)"
+    )
+    parser.add_argument(
+        "--backbone", help="backbone folder name (vit_b16, rn50, ...); default: every backbone found"
+    )
+    parser.add_argument("--best-test", action="store_true", help=BEST_TEST_NOTE)
     args = parser.parse_args(argv)
     root = Path(args.output_dir)
     if not root.is_dir():
         parser.error(f"not a directory: {root}")
     runs = collect_runs(root)
+    if args.best_test:
+        print(BEST_TEST_NOTE + "\n")
+        runs = best_test_runs(runs)
     if not runs:
         print(f"no <dataset>/shots_<K>/<trainer>/<backbone>/seed<S> folders under {root}", file=sys.stderr)
         return 1
-    tables = [table1(runs, args.shots, args.backbone), shots_table(runs, args.backbone)]
-    base_new = base_to_new(runs, args.shots, args.backbone)
+    found = found_settings(runs)
+    if args.backbone and args.backbone not in found:
+        print(
+            f"no finished runs with backbone {args.backbone}; finished runs exist for: "
+            f"{describe_settings(found) or 'none'}",
+            file=sys.stderr,
+        )
+    tables: list[Table] = []
+    base_new: list[BaseNew] = []
+    base_new_tables: list[Table] = []
+    for backbone in [args.backbone] if args.backbone else list(found) or ["vit_b16"]:
+        shots = args.shots if args.shots is not None else default_shots(found.get(backbone, []))
+        tables += [table1(runs, shots, backbone), shots_table(runs, backbone)]
+        entries = base_to_new(runs, shots, backbone)
+        base_new += entries
+        base_new_tables.append(base_to_new_table(entries, shots, backbone))
     failed = [run for run in runs if not run.finished]
     if args.format == "csv":
         print(format_csv(tables, base_new, failed), end="")
         return 0
-    tables.append(base_to_new_table(base_new, args.shots, args.backbone))
-    print(format_markdown(tables, failed), end="")
+    print(format_markdown([*tables, *base_new_tables], failed), end="")
     return 0
 
 

@@ -84,7 +84,7 @@ def prepare_tasks(configs: Iterable[CfgNode]) -> list[PrepareDataset | PrepareBa
         workers[key] = max(1, cfg.DATALOADER.NUM_WORKERS)
         if cfg.DATASET.NUM_SHOTS >= 1:
             picks[key].add((cfg.DATASET.NUM_SHOTS, cfg.SEED))
-        if cfg.TRAINER.BIOMEDVR.FAST_DATA:
+        if cfg.TRAINER.COMMON.FAST_DATA:
             size = TRAINER_REGISTRY.get(cfg.TRAINER.NAME).image_size(cfg)
             arrays[key].add((cfg.DATASET.SUBSAMPLE_CLASSES, size, cfg.INPUT.INTERPOLATION))
         backbones.add((cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED))

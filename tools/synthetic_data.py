@@ -1,8 +1,9 @@
 """Small generated datasets in BiomedCoOp's exact layout, for tests, benchmarks and smoke tests.
 
-``python -m tools.synthetic_data --root /tmp/data BTMRI`` writes ``/tmp/data/BTMRI/split_BTMRI.json``
-and an image per split entry. Images are class-dependent (a tint and a stripe frequency per label,
-plus noise), so a model can learn them.
+``python -m tools.synthetic_data --root /tmp/data BTMRI busi`` writes ``/tmp/data/BTMRI/split_BTMRI.json``
+and ``/tmp/data/BUSI/split_BUSI.json`` with an image per split entry, each dataset with its own class
+names and class folders (any catalog spelling: folder or config name). Images are class-dependent (a
+tint and a stripe frequency per label, plus noise), so a model can learn them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-DEFAULT_CLASSES = ("glioma tumor", "meningioma tumor", "pituitary tumor", "normal brain")
+from datasets.catalog import UnknownDatasetError, find_dataset
 
 
 def synthetic_image(label: int, index: int, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -60,17 +61,26 @@ def write_images(image_dir: str, split: dict[str, list[list]], size: tuple[int, 
 def make_dataset(
     root: str,
     name: str,
-    classnames: Sequence[str] = DEFAULT_CLASSES,
+    classnames: Sequence[str] | None = None,
     counts: tuple[int, int, int] = (8, 4, 6),
     size: tuple[int, int] = (40, 48),
     suffix: str = ".png",
     split: dict[str, list[list]] | None = None,
     seed: int = 0,
 ) -> str:
-    """Create ``<root>/<name>/split_<name>.json`` and its images; returns the dataset folder.
+    """Create ``<root>/<folder>/split_<folder>.json`` and its images; returns the dataset folder.
 
-    Pass ``split`` (a real split file's content) to reproduce a published layout exactly.
+    A catalog dataset (``BUSI`` or ``busi``) gets its folder name and class names; ``classnames``
+    overrides them, and is required for a name outside the catalog. Pass ``split`` (a real split
+    file's content) to reproduce a published layout exactly.
     """
+    try:
+        entry = find_dataset(name)
+    except UnknownDatasetError:
+        if classnames is None and split is None:
+            raise
+    else:
+        name, classnames = entry.folder, classnames or entry.classnames
     split = split or split_entries(classnames, counts, suffix)
     dataset_dir = os.path.join(root, name)
     os.makedirs(dataset_dir, exist_ok=True)
@@ -84,13 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("names", nargs="+", help="dataset folder names, e.g. BTMRI")
+    parser.add_argument("names", nargs="+", help="catalog dataset names, e.g. BTMRI or busi")
     parser.add_argument("--root", default="data")
     parser.add_argument("--per-class", type=int, nargs=3, default=(8, 4, 6), metavar=("TRAIN", "VAL", "TEST"))
     parser.add_argument("--size", type=int, nargs=2, default=(40, 48), metavar=("H", "W"))
     args = parser.parse_args(argv)
-    for name in args.names:
-        print(make_dataset(args.root, name, counts=tuple(args.per_class), size=tuple(args.size)))
+    try:
+        entries = [find_dataset(name) for name in args.names]
+    except UnknownDatasetError as error:
+        parser.error(str(error))
+    for entry in entries:
+        print(make_dataset(args.root, entry.folder, counts=tuple(args.per_class), size=tuple(args.size)))
     return 0
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from attributes.files import load_attributes
+
+# How a class's sentences are chosen: its first NUM_ATTR ("first"), or as the published code draws them.
+ATTRIBUTE_SAMPLINGS = ("first", "reference")
+# The published code ignores sentences shorter than this many characters.
+REFERENCE_MIN_CHARS = 20
 
 
 @dataclass
@@ -29,22 +35,40 @@ class AttributeBank:
         return AttributeBank(self.embeddings.to(device), self.mask.to(device))
 
 
-def build_bank(
-    sentences: Sequence[Sequence[str]],
-    encode: Callable[[list[str]], torch.Tensor],
-    num_attr: int,
-) -> AttributeBank:
-    """Embed each class's first ``num_attr`` sentences in one pass; pad and mask unequal counts."""
+def sample_attributes(
+    sentences: Sequence[str], num_attr: int, sampling: str, rng: random.Random
+) -> list[str]:
+    """The sentences one class uses: its first ``num_attr`` ("first", deterministic), or ("reference") the
+    published code's draw: sentences under 20 characters dropped, then ``num_attr`` drawn without
+    replacement when the class has more, else with replacement (so a short class repeats sentences).
+    """
     if num_attr < 1:
         raise ValueError(f"TRAINER.BIOMEDVR.NUM_ATTR must be at least 1, got {num_attr}")
-    kept = [list(texts)[:num_attr] for texts in sentences]
-    flat = [text for texts in kept for text in texts]
+    if sampling == "first":
+        return list(sentences)[:num_attr]
+    if sampling != "reference":
+        raise ValueError(
+            f"TRAINER.BIOMEDVR.ATTRIBUTE_SAMPLING must be one of {ATTRIBUTE_SAMPLINGS}, got {sampling!r}"
+        )
+    kept = [text for text in sentences if len(text) >= REFERENCE_MIN_CHARS]
+    if not kept:
+        raise ValueError(f"no sentence of at least {REFERENCE_MIN_CHARS} characters among {list(sentences)}")
+    if num_attr < len(kept):
+        return rng.sample(kept, num_attr)
+    return rng.choices(kept, k=num_attr)
+
+
+def build_bank(
+    sentences: Sequence[Sequence[str]], encode: Callable[[list[str]], torch.Tensor]
+) -> AttributeBank:
+    """Embed every class's sentences in one pass; pad and mask unequal counts."""
+    flat = [text for texts in sentences for text in texts]
     flat_embeddings = encode(flat)
-    width = max(len(texts) for texts in kept)
-    embeddings = flat_embeddings.new_zeros(len(kept), width, flat_embeddings.shape[-1])
-    mask = torch.zeros(len(kept), width, dtype=torch.bool)
+    width = max(len(texts) for texts in sentences)
+    embeddings = flat_embeddings.new_zeros(len(sentences), width, flat_embeddings.shape[-1])
+    mask = torch.zeros(len(sentences), width, dtype=torch.bool)
     start = 0
-    for c, texts in enumerate(kept):
+    for c, texts in enumerate(sentences):
         embeddings[c, : len(texts)] = flat_embeddings[start : start + len(texts)]
         mask[c, : len(texts)] = True
         start += len(texts)
@@ -74,10 +98,17 @@ def load_attribute_bank(
     classnames: Sequence[str],
     encode: Callable[[list[str]], torch.Tensor],
     num_attr: int,
+    sampling: str = "first",
+    seed: int = 0,
 ) -> AttributeBank:
-    """Read, validate and embed one kind of attributes of a dataset, in label order."""
+    """Read, validate, choose (``sample_attributes``) and embed one kind of attributes, in label order.
+
+    A "reference" draw is made once per run, from a stream of its own for each kind, seeded by ``seed``.
+    """
     per_class = load_attributes(attribute_set, dataset, kind, classnames)
-    return build_bank([per_class[name] for name in classnames], encode, num_attr)
+    rng = random.Random(f"{seed}:{kind}")
+    chosen = [sample_attributes(per_class[name], num_attr, sampling, rng) for name in classnames]
+    return build_bank(chosen, encode)
 
 
 def prompt_bank(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,10 @@ BACKBONES: dict[str, tuple[str, str | None]] = {
     "RN50": ("RN50", "openai"),
     "BiomedCLIP": ("hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", None),
 }
+
+# OpenAI's CLIP architectures: run with QuickGELU, as OpenAI's code runs them (and CoOp, BiomedCoOp and the
+# published BioMedVR code with it), unless a pretrained tag of other weights is given.
+OPENAI_ARCHITECTURES = ("ViT-B/16", "ViT-B/32", "RN50")
 
 # Short names for output folders: ViT-B/16 -> vit_b16.
 BACKBONE_TAGS = {"ViT-B/16": "vit_b16", "ViT-B/32": "vit_b32", "RN50": "rn50", "BiomedCLIP": "biomedclip"}
@@ -146,16 +151,105 @@ def resolve_backbone(name: str, pretrained: str = "") -> tuple[str, str | None]:
     return model_name, default
 
 
+def is_torchscript_archive(path: str) -> bool:
+    """Whether a weights file is a TorchScript archive, as OpenAI's ``clip.load`` caches its models."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
+
+
+def load_torchscript_weights(model: nn.Module, path: str) -> None:
+    """Load the weights of a TorchScript CLIP archive (``~/.cache/clip/ViT-B-16.pt``) into ``model``.
+
+    An archive also holds what is not a weight: OpenAI's three integers (input resolution, context
+    length, vocabulary size) and the buffers a module rebuilds itself (the causal attention mask).
+    """
+    state = torch.jit.load(path, map_location="cpu").state_dict()
+    rebuilt = {name for name, _ in model.named_buffers()} - set(model.state_dict())
+    for key in ("input_resolution", "context_length", "vocab_size", *rebuilt):
+        state.pop(key, None)
+    model.load_state_dict(state)
+
+
+def uses_quick_gelu(name: str, model_name: str, weights: str | None) -> bool:
+    """QuickGELU for a pretrained tag trained with it (open_clip's record), else for OpenAI's architectures.
+
+    OpenAI's architectures thus get it with their default weights, a local weights file (OpenAI's
+    TorchScript archive or a state dict) and random weights; a tag such as ``laion2b_s34b_b88k`` gets
+    the activation its weights were trained with.
+    """
+    if weights and not os.path.isfile(weights):
+        return bool(open_clip.get_pretrained_cfg(model_name, weights).get("quick_gelu", False))
+    return name in OPENAI_ARCHITECTURES
+
+
+OFFLINE_HINT = (
+    "Without internet, fetch the weights on another machine and set MODEL.BACKBONE.PRETRAINED to the "
+    "file (README: Backbones and offline clusters)"
+)
+
+
+def _weights_error(name: str, error: Exception) -> BackboneError:
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return BackboneError(
+        f"cannot get the weights of backbone {name} ({type(error).__name__}: {first_line}). {OFFLINE_HINT}."
+    )
+
+
+def fetch_weights(name: str, pretrained: str = "") -> None:
+    """Check the backbone name and make its weights available now (downloading them once).
+
+    Called before a run writes anything or reads data, so that an unknown name or a download that
+    cannot happen ends the run at once, in one message.
+    """
+    model_name, weights = resolve_backbone(name, pretrained)
+    try:
+        if model_name.startswith("hf-hub:"):
+            open_clip.pretrained.download_pretrained_from_hf(
+                model_name.removeprefix("hf-hub:"), filename="open_clip_config.json"
+            )
+            return
+        if weights is None or os.path.isfile(weights):
+            return
+        config = open_clip.get_pretrained_cfg(model_name, weights)
+        if not config:
+            tags = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
+            raise BackboneError(
+                f"MODEL.BACKBONE.PRETRAINED: open_clip has no weights {weights!r} for {model_name} "
+                f"(its tags: {tags}); give a tag, a weights file, or none for random weights"
+            )
+        open_clip.download_pretrained(config)
+    except BackboneError:
+        raise
+    except Exception as error:
+        raise _weights_error(name, error) from error
+
+
 def load_backbone(name: str, pretrained: str = "", device: str | torch.device = "cpu") -> Backbone:
     """Build a frozen fp32 open_clip model (eval mode, no gradients) with its own preprocessing.
 
-    Random weights (``pretrained`` "none", or a model config without weights) are drawn from a
-    fixed seed, so that a training run and a later ``--eval-only`` run see the same encoder.
+    Weights are a pretrained tag, a local file (a state dict, a checkpoint holding one under
+    ``state_dict``, safetensors, or OpenAI's TorchScript archive) or none; ``uses_quick_gelu`` chooses
+    the activation. Random weights (``pretrained`` "none", or a model config without weights) are drawn
+    from a fixed seed, so that a training run and a later ``--eval-only`` run see the same encoder.
     """
     model_name, weights = resolve_backbone(name, pretrained)
+    torchscript = weights is not None and os.path.isfile(weights) and is_torchscript_archive(weights)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = open_clip.create_model(model_name, pretrained=weights, precision="fp32", device=device)
+        try:
+            model = open_clip.create_model(
+                model_name,
+                pretrained=None if torchscript else weights,
+                precision="fp32",
+                device=device,
+                force_quick_gelu=uses_quick_gelu(name, model_name, weights),
+            )
+            if torchscript:
+                load_torchscript_weights(model, weights)
+        except Exception as error:
+            raise _weights_error(name, error) from error
     model.eval()
     model.requires_grad_(False)
     preprocess = model.visual.preprocess_cfg

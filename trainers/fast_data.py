@@ -25,11 +25,12 @@ from torch.nn import functional as F
 from torchvision.transforms import InterpolationMode
 from tqdm import tqdm
 
-from datasets.images import load_rgb
+from datasets.atomic import atomic_path, write_json
+from datasets.images import ImageReadError, load_rgb
 
 CROP_SCALE = (0.08, 1.0)
 CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def interpolation_mode(name: str) -> InterpolationMode:
@@ -132,8 +133,9 @@ def centre_batch(images: Sequence[torch.Tensor], size: int, mode: str = "bicubic
 class FastTrainLoader:
     """Few-shot training batches from uint8 tensors kept on the training device.
 
-    Behaves like Dassl's train loader (random order, ``drop_last`` when there are at least
-    ``batch_size`` images) and yields ``{"img": float [B, 3, s, s], "label": [B]}``.
+    Random order; with ``drop_last`` (Dassl's train loader) the last incomplete batch is dropped when
+    there are at least ``batch_size`` images, otherwise it is kept. Yields
+    ``{"img": float [B, 3, s, s], "label": [B]}``.
     """
 
     def __init__(
@@ -145,12 +147,13 @@ class FastTrainLoader:
         seed: int,
         augment: bool = True,
         interpolation: str = "bicubic",
+        drop_last: bool = False,
     ) -> None:
         self.images = images
         self.labels = torch.as_tensor(list(labels), dtype=torch.long)
         self.batch_size, self.size, self.seed = batch_size, size, seed
         self.augment, self.mode = augment, interpolation
-        self.drop_last = len(images) >= batch_size
+        self.drop_last = drop_last and len(images) >= batch_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -194,11 +197,27 @@ def _file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
+def _file_stamp(path: str) -> str:
+    """Size and modification time (ns) of an image: any rewrite of the file changes it."""
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        raise ImageReadError(
+            f"cannot read image {path} ({error}). Restore it or remove its split entry."
+        ) from error
+    return f"{info.st_size}:{info.st_mtime_ns}"
+
+
 def cache_key(
     paths: Sequence[str], labels: Sequence[int], size: int, interpolation: str, split_file: str
 ) -> dict:
-    """What an eval cache depends on: the images in order, their size and resampling, the split file."""
+    """What an eval cache depends on: the images in order with their file stamps, size, resampling, split.
+
+    Each image counts by path, size and modification time rather than by a hash of its bytes: hashing
+    would read the whole test set on every run, while an image replaced in place gets a new mtime.
+    """
     listing = hashlib.blake2b("\n".join(f"{p}\t{y}" for p, y in zip(paths, labels, strict=True)).encode())
+    stamps = hashlib.blake2b("\n".join(_file_stamp(path) for path in paths).encode())
     split_digest = _file_digest(split_file) if os.path.isfile(split_file) else ""
     return {
         "format": CACHE_FORMAT,
@@ -206,8 +225,20 @@ def cache_key(
         "size": size,
         "interpolation": interpolation,
         "images": listing.hexdigest()[:32],
+        "files": stamps.hexdigest()[:32],
         "split_file": split_digest,
     }
+
+
+def _read_meta(path: str) -> dict:
+    """The side file of an image cache; an unreadable or malformed one counts as absent (stale)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            meta = json.load(file)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        print(f"Warning: image cache record {path} is unreadable ({error}); rebuilding the cache")
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def open_image_array(
@@ -226,13 +257,16 @@ def open_image_array(
         os.path.join(cache_dir, f"{name}-{size}-{interpolation}-{key['images'][:10]}.npy"), key
     )
     if os.path.isfile(array.path) and os.path.isfile(array.meta_path):
-        with open(array.meta_path) as file:
-            meta = json.load(file)
+        meta = _read_meta(array.meta_path)
         if meta.get("key") == key:
             if meta.get("checksum") == _file_digest(array.path):
-                return np.load(array.path, mmap_mode="r")
-            print(f"Warning: image cache {array.path} is corrupted (checksum mismatch); rebuilding it")
-        else:
+                try:
+                    return np.load(array.path, mmap_mode="r")
+                except (OSError, ValueError) as error:
+                    print(f"Warning: image cache {array.path} is unreadable ({error}); rebuilding it")
+            else:
+                print(f"Warning: image cache {array.path} is corrupted (checksum mismatch); rebuilding it")
+        elif meta:
             print(f"Image cache {array.path} is out of date (split or images changed); rebuilding it")
     return _build_image_array(array, paths, size, interpolation, workers)
 
@@ -240,25 +274,22 @@ def open_image_array(
 def _build_image_array(
     array: ImageArray, paths: Sequence[str], size: int, interpolation: str, workers: int
 ) -> np.ndarray:
-    os.makedirs(os.path.dirname(array.path), exist_ok=True)
-    temporary = f"{array.path}.{os.getpid()}.partial.npy"  # parallel runs never share a file
-    data = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(len(paths), 3, size, size))
     chunk = 256
     with (
+        atomic_path(array.path) as temporary,
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
         tqdm(total=len(paths), desc=f"Caching {os.path.basename(array.path)}", unit="img") as progress,
     ):
+        shape = (len(paths), 3, size, size)
+        data = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
         for start in range(0, len(paths), chunk):
             part = paths[start : start + chunk]
             decoded = list(pool.map(lambda p: decode_eval_image(p, size, interpolation).numpy(), part))
             data[start : start + len(part)] = np.stack(decoded)
             progress.update(len(part))
-    data.flush()
-    del data
-    os.replace(temporary, array.path)
-    with open(f"{array.meta_path}.{os.getpid()}.tmp", "w") as file:
-        json.dump({"key": array.key, "checksum": _file_digest(array.path)}, file)
-    os.replace(f"{array.meta_path}.{os.getpid()}.tmp", array.meta_path)
+        data.flush()
+        del data
+    write_json(array.meta_path, {"key": array.key, "checksum": _file_digest(array.path)})
     return np.load(array.path, mmap_mode="r")
 
 

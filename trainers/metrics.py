@@ -45,12 +45,16 @@ def reliability(logits: torch.Tensor, labels: torch.Tensor, bins: int = ECE_BINS
     return Reliability((conf_sum / safe).tolist(), (correct_sum / safe).tolist(), count.tolist())
 
 
-def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, bins: int = ECE_BINS) -> float:
-    """ECE in percent: sum_b n_b/N * |accuracy_b - confidence_b| (Guo et al. 2017)."""
-    table = reliability(logits, labels, bins)
+def calibration_error(table: Reliability) -> float:
+    """ECE in percent of a reliability table: sum_b n_b/N * |accuracy_b - confidence_b| (Guo et al. 2017)."""
     total = sum(table.count)
     gaps = (n * abs(a - c) for n, a, c in zip(table.count, table.accuracy, table.confidence, strict=True))
     return 100.0 * sum(gaps) / total
+
+
+def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, bins: int = ECE_BINS) -> float:
+    """ECE in percent of a set of logits."""
+    return calibration_error(reliability(logits, labels, bins))
 
 
 def classification_report(logits: torch.Tensor, labels: torch.Tensor) -> dict:

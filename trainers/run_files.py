@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from typing import Any
 
 from yacs.config import CfgNode
 
+from datasets.atomic import atomic_write
+
 # Keys that differ between runs of one experiment and are left out of its config hash.
-RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT")
+RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT", "DATALOADER.NUM_WORKERS")
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 
@@ -49,35 +50,10 @@ def config_values(cfg: CfgNode) -> dict[str, Any]:
     return {key: value for key, value in flat.items() if key not in RUN_SPECIFIC_KEYS}
 
 
-def write_text(path: str, text: str) -> None:
-    """Write a file atomically: a temporary file of this process, renamed into place."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(text)
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_json(path: str, payload: dict) -> None:
-    """Write JSON atomically."""
-    write_text(path, json.dumps(payload, indent=2) + "\n")
-
-
 def write_config(output_dir: str, cfg: CfgNode) -> None:
     """Keep the run's resolved config next to its results, so a later call can say what differs."""
-    write_text(os.path.join(output_dir, CONFIG_FILE), cfg.dump())
+    with atomic_write(os.path.join(output_dir, CONFIG_FILE)) as file:
+        file.write(cfg.dump())
 
 
 def read_config(output_dir: str) -> CfgNode | None:
@@ -93,3 +69,18 @@ def append_history(path: str, record: dict) -> None:
     """One JSON line per epoch (learning rate, losses, gate values)."""
     with open(path, "a") as file:
         file.write(json.dumps(record) + "\n")
+
+
+def read_history(path: str) -> list[dict]:
+    """The records of history.jsonl, in order."""
+    with open(path) as file:
+        return [json.loads(line) for line in file if line.strip()]
+
+
+def truncate_history(path: str, epochs: int) -> None:
+    """Keep the records of the first ``epochs`` epochs: a run resumed from a checkpoint redoes the rest."""
+    if not os.path.isfile(path):
+        return
+    kept = [record for record in read_history(path) if record["epoch"] <= epochs]
+    with atomic_write(path) as file:
+        file.writelines(json.dumps(record) + "\n" for record in kept)

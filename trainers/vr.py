@@ -15,67 +15,25 @@ Every trainer here is one model, ``MixtureOfPromptExperts``, configured differen
 
 from __future__ import annotations
 
-import glob
-import os
-import re
-
-import numpy as np
 import torch
-from dassl.data import DataManager
-from dassl.data.data_manager import DatasetWrapper
-from dassl.engine import TRAINER_REGISTRY, TrainerX
-from dassl.optim import build_optimizer
-from dassl.utils import set_random_seed
+from dassl.engine import TRAINER_REGISTRY
 from torch import nn
-from tqdm import tqdm
+from yacs.config import CfgNode
 
-from datasets.images import load_rgb
-from trainers.attribute_bank import AttributeBank, load_attribute_bank, prompt_bank
-from trainers.backbones import load_backbone
-from trainers.fast_data import (
-    FastEvalLoader,
-    FastTrainLoader,
-    decode_all,
-    decode_train_image,
-    epoch_generator,
-    open_image_array,
-    pil_transforms,
-)
+from trainers.attribute_bank import ATTRIBUTE_SAMPLINGS, AttributeBank, load_attribute_bank, prompt_bank
+from trainers.frozen_clip import FrozenCLIPTrainer
 from trainers.losses import CS_FORMS, biomedvr_loss
-from trainers.metrics import accuracy, classification_report
 from trainers.mope import MixtureOfPromptExperts, PromptExperts, Scores, gate_weights
 from trainers.reprogram import BorderPrompt, InputPrompt, NoPrompt, PaddingPrompt
-from trainers.run_files import append_history, config_hash, write_json
-from trainers.schedule import build_scheduler
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-MODULE_NAME = "prompt_learner"
-CHECKPOINT_PATTERN = re.compile(r"model\.pth\.tar-(\d+)$")
 
 
-class RGBDatasetWrapper(DatasetWrapper):
-    """Dassl's dataset wrapper, reading 16-bit and grayscale images correctly and naming bad files."""
+class VisualPromptTrainer(FrozenCLIPTrainer):
+    """Input-space prompts scored against attribute or class-name banks (settings in TRAINER.BIOMEDVR)."""
 
-    def __getitem__(self, idx: int) -> dict:
-        item = self.data_source[idx]
-        return {
-            "img": self.transform(load_rgb(item.impath)),
-            "label": item.label,
-            "domain": item.domain,
-            "impath": item.impath,
-            "index": idx,
-        }
-
-
-class VisualPromptTrainer(TrainerX):
-    """Shared glue: data (fast or Dassl loaders), frozen backbone, attributes, loss, test, checkpoints."""
-
-    # ----- what subclasses choose -------------------------------------------------------------
+    cfg_node = "BIOMEDVR"
     uses_frame = True  # image at INPUT_SIZE inside a frame, else at the backbone's size
-    trains = True  # False: zero-shot, nothing is registered with Dassl
     gated = False  # a learned softmax gate fuses the positive and negative scores
     negative_weight: float | None = None  # s+ - lambda * s- without a gate (zero-shot BioMedVR)
-    loaded_epoch: int | None = None  # the epoch of a checkpoint restored by load_model
 
     def build_prompt(self) -> InputPrompt:
         raise NotImplementedError
@@ -84,12 +42,8 @@ class VisualPromptTrainer(TrainerX):
         """The positive attribute banks (averaged) and the negative one (or None)."""
         raise NotImplementedError
 
-    def compute_loss(self, scores: Scores, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        loss = nn.functional.cross_entropy(scores.fused, labels)
-        return loss, {"loss": loss.item()}
-
-    # ----- config checks ------------------------------------------------------------------------
-    def check_cfg(self, cfg) -> None:
+    def check_cfg(self, cfg: CfgNode) -> None:
+        super().check_cfg(cfg)
         vr = cfg.TRAINER.BIOMEDVR
         if vr.TOPK < 1:
             raise ValueError(f"TRAINER.BIOMEDVR.TOPK must be at least 1, got {vr.TOPK}")
@@ -97,93 +51,21 @@ class VisualPromptTrainer(TrainerX):
             raise ValueError(f"TRAINER.BIOMEDVR.NUM_ATTR must be at least 1, got {vr.NUM_ATTR}")
         if vr.CS_FORM not in CS_FORMS:
             raise ValueError(f"TRAINER.BIOMEDVR.CS_FORM must be one of {CS_FORMS}, got {vr.CS_FORM!r}")
-        if vr.PREC not in PRECISIONS:
-            raise ValueError(f"TRAINER.BIOMEDVR.PREC must be one of {tuple(PRECISIONS)}, got {vr.PREC!r}")
-        if "normalize" in cfg.INPUT.TRANSFORMS:
+        if vr.ATTRIBUTE_SAMPLING not in ATTRIBUTE_SAMPLINGS:
             raise ValueError(
-                "INPUT.TRANSFORMS must not contain 'normalize' for visual reprogramming: the pattern is "
-                "painted on [0, 1] pixels and normalized with the backbone's mean/std afterwards"
+                f"TRAINER.BIOMEDVR.ATTRIBUTE_SAMPLING must be one of {ATTRIBUTE_SAMPLINGS}, "
+                f"got {vr.ATTRIBUTE_SAMPLING!r}"
             )
 
-    # ----- data -----------------------------------------------------------------------------------
     @classmethod
-    def image_size(cls, cfg) -> int:
-        """The side of the images this trainer decodes: INPUT_SIZE inside a frame, else INPUT.SIZE."""
-        return cfg.TRAINER.BIOMEDVR.INPUT_SIZE if cls.uses_frame else cfg.INPUT.SIZE[0]
+    def image_size(cls, cfg: CfgNode) -> int:
+        """INPUT_SIZE inside a frame, else INPUT.SIZE."""
+        return cfg.TRAINER.BIOMEDVR.INPUT_SIZE if cls.uses_frame else super().image_size(cfg)
 
-    def data_image_size(self) -> int:
-        return self.image_size(self.cfg)
-
-    def build_data_loader(self) -> None:
-        cfg, size = self.cfg, self.data_image_size()
-        augment, interpolation = cfg.TRAINER.BIOMEDVR.AUGMENT, cfg.INPUT.INTERPOLATION
-        dm = DataManager(
-            cfg,
-            custom_tfm_train=pil_transforms(size, train=True, augment=augment, interpolation=interpolation),
-            custom_tfm_test=pil_transforms(size, train=False, interpolation=interpolation),
-            dataset_wrapper=RGBDatasetWrapper,
-        )
-        self.dm = dm
-        self.train_loader_x, self.train_loader_u = dm.train_loader_x, None
-        self.val_loader, self.test_loader = dm.val_loader, dm.test_loader
-        self.num_classes, self.num_source_domains = dm.num_classes, dm.num_source_domains
-        self.lab2cname = dm.lab2cname
-        if cfg.TRAINER.BIOMEDVR.FAST_DATA:
-            self._use_fast_loaders(size, augment, interpolation)
-
-    def _image_cache_dir(self) -> str:
-        layout = getattr(self.dm.dataset, "layout", None)
-        shared = layout.shared_image_cache_dir if layout is not None else None
-        return shared or os.path.join(self.cfg.OUTPUT_DIR, "image_cache")
-
-    def _use_fast_loaders(self, size: int, augment: bool, interpolation: str) -> None:
-        cfg, dataset = self.cfg, self.dm.dataset
-        workers = max(1, cfg.DATALOADER.NUM_WORKERS)
-        if self.trains:
-            train = dataset.train_x
-            images = decode_all(
-                [d.impath for d in train], decode_train_image, size, interpolation, workers, "Decoding train"
-            )
-            self.train_loader_x = FastTrainLoader(
-                [image.to(self.device) for image in images],
-                [d.label for d in train],
-                cfg.DATALOADER.TRAIN_X.BATCH_SIZE,
-                size,
-                seed=cfg.SEED,
-                augment=augment,
-                interpolation=interpolation,
-            )
-        split_file = getattr(getattr(dataset, "layout", None), "split_path", "")
-        pin = self.device.type == "cuda"
-
-        def eval_loader(name: str, items: list) -> FastEvalLoader:
-            paths, labels = [d.impath for d in items], [d.label for d in items]
-            array = open_image_array(
-                self._image_cache_dir(), name, paths, labels, size, interpolation, split_file, workers
-            )
-            return FastEvalLoader(array, labels, cfg.DATALOADER.TEST.BATCH_SIZE, pin)
-
-        self.test_loader = eval_loader("test", dataset.test)
-        needs_val = cfg.TEST.FINAL_MODEL == "best_val" or cfg.TEST.SPLIT == "val"
-        if dataset.val and needs_val:
-            self.val_loader = eval_loader("val", dataset.val)
-
-    def _to_device(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        images = batch["img"].to(self.device, non_blocking=True)
-        if images.dtype == torch.uint8:
-            images = images.float().div_(255)
-        return images, batch["label"].to(self.device, non_blocking=True)
-
-    def parse_batch_train(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._to_device(batch)
-
-    def parse_batch_test(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._to_device(batch)
-
-    # ----- model ----------------------------------------------------------------------------------
-    @property
-    def classnames(self) -> list[str]:
-        return [self.lab2cname[label] for label in range(self.num_classes)]
+    def check_image_size(self) -> None:
+        """A framed image is smaller than the backbone's input (checked by the padding prompt)."""
+        if not self.uses_frame:
+            super().check_image_size()
 
     def attribute_bank(self, kind: str, classnames: list[str]) -> AttributeBank:
         vr = self.cfg.TRAINER.BIOMEDVR
@@ -194,10 +76,12 @@ class VisualPromptTrainer(TrainerX):
             classnames,
             self.backbone.encode_text,
             vr.NUM_ATTR,
+            vr.ATTRIBUTE_SAMPLING,
+            self.cfg.SEED,
         )
 
     def template_bank(self, classnames: list[str]) -> AttributeBank:
-        return prompt_bank(list(self.cfg.TRAINER.BIOMEDVR.TEMPLATES), classnames, self.backbone.encode_text)
+        return prompt_bank(list(self.cfg.TRAINER.COMMON.TEMPLATES), classnames, self.backbone.encode_text)
 
     def padding_prompt(self, num_experts: int) -> PaddingPrompt:
         backbone = self.backbone
@@ -209,12 +93,7 @@ class VisualPromptTrainer(TrainerX):
             backbone.std,
         )
 
-    @property
-    def autocast_dtype(self) -> torch.dtype | None:
-        return PRECISIONS[self.cfg.TRAINER.BIOMEDVR.PREC]
-
     def build_classifier(self) -> tuple[nn.Module, nn.Module]:
-        """The model (images -> Scores) and the module that holds everything it trains."""
         experts = PromptExperts(self.build_prompt(), gated=self.gated)
         print("Embedding attributes once with the frozen text encoder")
         positive, negative = self.build_banks(self.classnames)
@@ -229,69 +108,6 @@ class VisualPromptTrainer(TrainerX):
         )
         return model, experts
 
-    def build_model(self) -> None:
-        cfg = self.cfg
-        self.backbone = load_backbone(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED, self.device)
-        if not self.uses_frame and self.data_image_size() != self.backbone.image_size:
-            raise ValueError(
-                f"INPUT.SIZE {tuple(cfg.INPUT.SIZE)} must equal the image size of {cfg.MODEL.BACKBONE.NAME} "
-                f"({self.backbone.image_size})"
-            )
-        print(f"Building {type(self).__name__} on {cfg.MODEL.BACKBONE.NAME} (frozen)")
-        self.model, self.trainable = self.build_classifier()
-        self.model.to(self.device)
-        self._check_trainable()
-        if self.trains:
-            self.optim = build_optimizer(self.trainable, cfg.OPTIM)
-            self.sched = build_scheduler(self.optim, cfg.OPTIM)
-            self.register_model(MODULE_NAME, self.trainable, self.optim, self.sched)
-        use_scaler = cfg.TRAINER.BIOMEDVR.PREC == "fp16" and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-        self._history: list[dict] = []
-
-    def _check_trainable(self) -> None:
-        """Only ``self.trainable`` may train (for BioMedVR: delta+, delta-, w); the backbone is frozen."""
-        trainable = {name: p for name, p in self.trainable.named_parameters() if p.requires_grad}
-        owned = {id(p) for p in trainable.values()}
-        leaks = [name for name, p in self.model.named_parameters() if p.requires_grad and id(p) not in owned]
-        leaks += [name for name, p in self.backbone.model.named_parameters() if p.requires_grad]
-        if leaks:
-            raise RuntimeError(f"parameters outside the trainable state require gradients: {leaks[:5]}")
-        if self.trains and not trainable:
-            raise RuntimeError(f"{type(self).__name__} has no trainable parameters")
-        count = sum(p.numel() for p in trainable.values())
-        shapes = ", ".join(f"{name} {tuple(p.shape)}" for name, p in trainable.items())
-        print(f"Trainable parameters: {count:,} ({shapes or 'none'}); the backbone is frozen")
-        self.num_trainable = count
-
-    # ----- training -------------------------------------------------------------------------------
-    def before_epoch(self) -> None:
-        """Each epoch draws from a stream of its own, so a resumed run replays the same batches."""
-        set_random_seed(int(epoch_generator(self.cfg.SEED, self.epoch).initial_seed()) % (2**31))
-        if isinstance(self.train_loader_x, FastTrainLoader):
-            self.train_loader_x.set_epoch(self.epoch)
-        self._history.clear()
-        self._epoch_lr = self.get_current_lr() if self.trains else 0.0
-
-    def forward_backward(self, batch: dict) -> dict:
-        images, labels = self.parse_batch_train(batch)
-        scores = self.model(images)
-        loss, parts = self.compute_loss(scores, labels)
-        self.model_zero_grad()
-        self.detect_anomaly(loss)
-        if self.scaler is None:
-            loss.backward()
-            self.model_update()
-        else:
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optim)
-            self.scaler.update()
-        parts["acc"] = accuracy(scores.fused.detach(), labels)
-        self._history.append(parts)
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return parts
-
     def gate_values(self) -> dict[str, float] | None:
         gate_logits = getattr(self.trainable, "gate_logits", None)
         if gate_logits is None:
@@ -299,187 +115,18 @@ class VisualPromptTrainer(TrainerX):
         gate = gate_weights(gate_logits.detach().float()).tolist()
         return {"positive": gate[0], "negative": gate[1]}
 
-    def after_epoch(self) -> None:
-        super().after_epoch()
-        record = {"epoch": self.epoch + 1, "lr": self._epoch_lr}
-        for key in self._history[0] if self._history else []:
-            record[key] = float(np.mean([parts[key] for parts in self._history]))
-        record["gate"] = self.gate_values()
-        append_history(os.path.join(self.output_dir, "history.jsonl"), record)
-
-    # ----- evaluation -----------------------------------------------------------------------------
-    @torch.no_grad()
-    def test(self, split: str | None = None) -> float:
-        """Evaluate; the final evaluation (``split`` None: TEST.SPLIT) also writes metrics.json.
-
-        As in Dassl, any split but an available "val" means the test set; run_epoch restores train mode.
-        """
-        self.model.eval()
-        final = split is None
-        split = "val" if (split or self.cfg.TEST.SPLIT) == "val" and self.val_loader is not None else "test"
-        loader = self.val_loader if split == "val" else self.test_loader
-        print(f"Evaluate on the *{split}* set")
-        logits, labels, embeddings = [], [], []
-        save_embeddings = final and self.cfg.TRAINER.BIOMEDVR.SAVE_EMBEDDINGS
-        for batch in tqdm(loader, desc=f"Evaluate {split}", leave=False):
-            images, y = self.parse_batch_test(batch)
-            scores = self.model(images)
-            logits.append(scores.fused.float().cpu())
-            labels.append(y.cpu())
-            if save_embeddings:
-                embeddings.append(scores.embedding.cpu())
-        labels = torch.cat(labels)
-        report = classification_report(torch.cat(logits), labels)
-        self._print_report(report)
-        for key in ("accuracy", "error", "macro_f1", "ece"):
-            self.write_scalar(f"{split}/{key}", report[key], self.epoch)
-        if final:
-            self._write_metrics(report, split)
-            if save_embeddings:
-                np.savez_compressed(
-                    os.path.join(self.output_dir, "embeddings.npz"),
-                    embeddings=torch.cat(embeddings).numpy(),
-                    labels=labels.numpy(),
-                    classnames=np.array(self.classnames),
-                )
-        return report["accuracy"]
-
-    @staticmethod
-    def _print_report(report: dict) -> None:
-        """Dassl's result lines, which CoOp-style parsers read from log.txt, plus ECE."""
-        correct = round(report["accuracy"] * report["num_samples"] / 100)
-        print("=> result")
-        print(f"* total: {report['num_samples']:,}")
-        print(f"* correct: {correct:,}")
-        print(f"* accuracy: {report['accuracy']:.1f}%")
-        print(f"* error: {report['error']:.1f}%")
-        print(f"* macro_f1: {report['macro_f1']:.1f}%")
-        print(f"* ece: {report['ece']:.2f}%")
-
-    def tested_epoch(self) -> int:
-        """The epoch of the evaluated parameters: a loaded checkpoint's, else the last trained one."""
-        if self.loaded_epoch is not None:
-            return self.loaded_epoch
-        return self.epoch + 1 if self.trains else 0
-
-    def _write_metrics(self, report: dict, split: str) -> None:
-        cfg = self.cfg
-        payload = {
-            "trainer": cfg.TRAINER.NAME,
-            "dataset": cfg.DATASET.NAME,
-            "backbone": cfg.MODEL.BACKBONE.NAME,
-            "shots": cfg.DATASET.NUM_SHOTS,
-            "seed": cfg.SEED,
-            "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
-            "classnames": self.classnames,
-            "epoch": self.tested_epoch(),
-            "split": split,
-            **report,
-            "gate": self.gate_values(),
-            "trainable_parameters": self.num_trainable,
-            "config_hash": config_hash(cfg),
-        }
-        write_json(os.path.join(self.output_dir, "metrics.json"), payload)
-
-    # ----- checkpoints ----------------------------------------------------------------------------
-    def save_model(self, epoch: int, directory: str, is_best: bool = False, val_result=None, model_name=""):
-        """Only the trainable state (about 1.2 MB for BioMedVR), plus the class names it was trained on.
-
-        Periodic checkpoints replace the previous one; ``model-best.pth.tar`` does not move the
-        ``checkpoint`` pointer that ``--resume`` follows.
-        """
-        for name in self.get_model_names():
-            folder = os.path.join(directory, name)
-            os.makedirs(folder, exist_ok=True)
-            state = {
-                "state_dict": self._models[name].state_dict(),
-                "epoch": epoch + 1,
-                "optimizer": self._optims[name].state_dict(),
-                "scheduler": self._scheds[name].state_dict(),
-                "val_result": None if val_result is None else float(val_result),
-                "classnames": self.classnames,
-                "trainer": type(self).__name__,
-            }
-            filename = model_name or f"model.pth.tar-{epoch + 1}"
-            torch.save(state, os.path.join(folder, filename))
-            if model_name:
-                continue
-            with open(os.path.join(folder, "checkpoint"), "w") as pointer:
-                pointer.write(filename + "\n")
-            for older in glob.glob(os.path.join(folder, "model.pth.tar-*")):
-                match = CHECKPOINT_PATTERN.search(older)
-                if match and int(match.group(1)) < epoch + 1:
-                    os.remove(older)
-
-    def resume_model_if_exist(self, directory: str) -> int:
-        pointers = [os.path.join(directory, name, "checkpoint") for name in self.get_model_names()]
-        if not all(os.path.isfile(pointer) for pointer in pointers):
-            print("No checkpoint found, train from scratch")
-            return 0
-        return super().resume_model_if_exist(directory)
-
-    def load_model(self, directory: str, epoch: int | None = None) -> None:
-        """Restore trainable state for ``--eval-only`` or ``best_val``, with errors that say what is wrong."""
-        if not directory:
-            print("Note that load_model() is skipped as no pretrained model is given")
-            return
-        for name in self.get_model_names():
-            path = os.path.join(directory, name, self._checkpoint_file(directory, name, epoch))
-            if not os.path.isfile(path):
-                found = sorted(
-                    os.path.basename(p) for p in glob.glob(os.path.join(directory, name, "model*"))
-                )
-                raise FileNotFoundError(
-                    f"No model at {path}. Checkpoints in that folder: {found or 'none'}; pass one of "
-                    "their epochs with --load-epoch (or train first)."
-                )
-            checkpoint = torch.load(path, map_location=self.device, weights_only=True)
-            self._check_checkpoint(checkpoint, path, self._models[name])
-            self._models[name].load_state_dict(checkpoint["state_dict"])
-            self.loaded_epoch = int(checkpoint["epoch"])
-            val = checkpoint.get("val_result")
-            print(f"Load {path} to {name} (epoch={checkpoint['epoch']}, val_result={val})")
-
-    @staticmethod
-    def _checkpoint_file(directory: str, name: str, epoch: int | None) -> str:
-        """``--load-epoch E``, else the best-val checkpoint, else the latest (the ``checkpoint`` pointer)."""
-        if epoch is not None:
-            return f"model.pth.tar-{epoch}"
-        pointer = os.path.join(directory, name, "checkpoint")
-        if os.path.isfile(os.path.join(directory, name, "model-best.pth.tar")) or not os.path.isfile(pointer):
-            return "model-best.pth.tar"
-        with open(pointer) as file:
-            return file.readline().strip()
-
-    def _check_checkpoint(self, checkpoint: dict, path: str, module: nn.Module) -> None:
-        trained_on = checkpoint.get("classnames")
-        evaluating = self.classnames
-        subsample = self.cfg.DATASET.SUBSAMPLE_CLASSES
-        if trained_on is not None and subsample != "new" and list(trained_on) != evaluating:
-            raise ValueError(
-                f"checkpoint {path} was trained on {len(trained_on)} classes ({', '.join(trained_on)}), "
-                f"but {self.cfg.DATASET.NAME} with DATASET.SUBSAMPLE_CLASSES {subsample} has "
-                f"{len(evaluating)} classes ({', '.join(evaluating)}). Evaluate on the classes it was "
-                "trained on, or use DATASET.SUBSAMPLE_CLASSES new for base-to-novel."
-            )
-        expected = module.state_dict()
-        for key, value in checkpoint["state_dict"].items():
-            if key not in expected or expected[key].shape != value.shape:
-                wanted = tuple(expected[key].shape) if key in expected else "absent"
-                raise ValueError(
-                    f"checkpoint {path} does not fit this model: {key} has shape {tuple(value.shape)} "
-                    f"there and {wanted} here (different trainer, backbone, INPUT_SIZE or classes?)"
-                )
-
 
 @TRAINER_REGISTRY.register()
 class BioMedVR(VisualPromptTrainer):
     """Two padding experts, attribute scores, confusion-aware negatives, gated fusion, CS loss."""
 
-    gated = True
+    @property
+    def gated(self) -> bool:
+        """Two experts and the gate; without MoPE one pattern, logits = s+ (s- feeds the CS loss only)."""
+        return self.cfg.TRAINER.BIOMEDVR.USE_MOPE
 
     def build_prompt(self) -> InputPrompt:
-        return self.padding_prompt(2 if self.cfg.TRAINER.BIOMEDVR.USE_MOPE else 1)
+        return self.padding_prompt(2 if self.gated else 1)
 
     def build_banks(self, classnames):
         positive = [self.attribute_bank("des", classnames), self.attribute_bank("dist", classnames)]
@@ -544,7 +191,7 @@ class ZeroShotTrainer(VisualPromptTrainer):
 
 @TRAINER_REGISTRY.register()
 class ZeroshotCLIP(ZeroShotTrainer):
-    """CLIP with class-name prompts (TRAINER.BIOMEDVR.TEMPLATES, averaged when several)."""
+    """CLIP with class-name prompts (TRAINER.COMMON.TEMPLATES, averaged when several)."""
 
     def build_banks(self, classnames):
         return [self.template_bank(classnames)], None

@@ -10,7 +10,6 @@ wrapped in ``open_clip.hf_model.HFTextEncoder`` (BiomedCLIP's PubMedBERT).
 from __future__ import annotations
 
 import torch
-from dassl.engine import TRAINER_REGISTRY
 from open_clip.hf_model import HFTextEncoder
 from open_clip.transformer import text_global_pool
 from torch import nn
@@ -20,7 +19,6 @@ from yacs.config import CfgNode
 from trainers.backbones import Backbone
 from trainers.mope import Scores, autocast, encode_prompted
 from trainers.reprogram import NoPrompt
-from trainers.vr import VisualPromptTrainer
 
 CLASS_TOKEN_POSITIONS = ("end",)
 PLACEHOLDER = "X"  # stands for one context vector when the context starts random
@@ -185,19 +183,3 @@ def check_coop_cfg(coop: CfgNode) -> None:
         )
     if coop.N_CTX < 1 and not coop.CTX_INIT.strip():
         raise ValueError(f"TRAINER.COOP.N_CTX must be at least 1 without CTX_INIT, got {coop.N_CTX}")
-
-
-@TRAINER_REGISTRY.register()
-class CoOp(VisualPromptTrainer):
-    """CoOp: learned prompt context on the frozen text tower, cross-entropy on the class logits."""
-
-    uses_frame = False
-
-    def check_cfg(self, cfg: CfgNode) -> None:
-        super().check_cfg(cfg)
-        check_coop_cfg(cfg.TRAINER.COOP)
-
-    def build_classifier(self) -> tuple[nn.Module, nn.Module]:
-        coop = self.cfg.TRAINER.COOP
-        learner = PromptLearner(self.backbone, self.classnames, coop.N_CTX, coop.CTX_INIT, coop.CSC)
-        return CoOpCLIP(learner, self.backbone, self.autocast_dtype), learner.context

@@ -1,0 +1,134 @@
+"""Download attribute sets that others published, for like-for-like comparisons: `python -m attributes.fetch`.
+
+``published``: the attribute files released with the BioMedVR paper, as its code reads them
+(``attributes/gpt3/gpt3/<dataset>_{des,dist,confuse}.json`` of the authors' repository), saved under
+``attributes/published/`` with this project's file names, so that ``TRAINER.BIOMEDVR.ATTRIBUTE_SET
+published`` uses them. ``published_attrvr``: the des/dist files the same repository's AttrVR baseline reads
+(``attributes/gpt3/``), under ``attributes/published_attrvr/``. AttrVR's own repository holds attributes
+of natural-image datasets only. The files are the authors' work: they are downloaded by each user and
+never shipped with this project. Each file is parsed as JSON data and checked like any attribute set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from attributes.files import (
+    DATASETS,
+    SETS_ROOT,
+    AttributeSetError,
+    check_attributes,
+    read_attribute_file,
+)
+from datasets.atomic import write_json
+
+TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a published attribute set lies: a repository's raw-file URL and the folder inside it."""
+
+    base_url: str
+    folder: str
+    kinds: tuple[str, ...]
+
+
+BIOMEDVR_RAW = "https://raw.githubusercontent.com/JXLiu-AI/BioMedVR/main"
+SOURCES = {
+    "published": Source(BIOMEDVR_RAW, "attributes/gpt3/gpt3", ("des", "dist", "confuse")),
+    "published_attrvr": Source(BIOMEDVR_RAW, "attributes/gpt3", ("des", "dist")),
+}
+
+
+class FetchError(RuntimeError):
+    """A published file that could not be downloaded or read."""
+
+
+def remote_name(dataset: str) -> str:
+    """The authors' file-name key of a dataset (``covid`` -> ``covid_19``): its first alias, else its key."""
+    info = DATASETS[dataset]
+    return info.aliases[0] if info.aliases else dataset
+
+
+def fetch_url(url: str) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": "BioMedVR-for-Dassl"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise FetchError(f"{url}: {getattr(exc, 'reason', exc)}. Use --base-url for a mirror") from exc
+
+
+def fetch_set(name: str, root: Path, base_url: str | None = None, datasets: Sequence[str] = ()) -> Path:
+    """Download one published set into ``root/name``; returns the folder. Raises FetchError."""
+    source = SOURCES[name]
+    base = (base_url or source.base_url).rstrip("/")
+    target = root / name
+    jobs = [(d, kind) for d in datasets or DATASETS for kind in source.kinds]
+    for dataset, kind in tqdm(jobs, desc=f"Fetching {name}", unit="file"):
+        url = f"{base}/{source.folder}/{remote_name(dataset)}_{kind}.json"
+        try:
+            data = json.loads(fetch_url(url))
+        except json.JSONDecodeError as exc:
+            raise FetchError(f"{url} is not JSON ({exc}); is --base-url right?") from exc
+        path = target / f"{dataset}_{kind}.json"
+        write_json(str(path), data)
+        try:
+            read_attribute_file(path)
+        except AttributeSetError as exc:
+            path.unlink()
+            raise FetchError(f"{url}: {exc}") from exc
+    return target
+
+
+def report_problems(folder: Path, name: str, datasets: Sequence[str] = ()) -> int:
+    """Check every fetched file like a user's own set; print a line per problem; return their count."""
+    source = SOURCES[name]
+    count = 0
+    for dataset in datasets or DATASETS:
+        for kind in source.kinds:
+            path = folder / f"{dataset}_{kind}.json"
+            classnames = DATASETS[dataset].classnames
+            problems = check_attributes(
+                read_attribute_file(path), classnames, dataset=dataset, kind=kind, file=path
+            )
+            for problem in problems:
+                print(f"- {problem}")
+            count += len(problems)
+    return count
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m attributes.fetch", description=__doc__.split("\n")[0])
+    parser.add_argument("set", choices=sorted(SOURCES), help="which published set")
+    parser.add_argument("--root", type=Path, default=SETS_ROOT, help="folder of attribute sets")
+    parser.add_argument("--base-url", help="a mirror of the repository's raw files")
+    parser.add_argument("--dataset", nargs="+", choices=sorted(DATASETS), default=[], help="default: all")
+    args = parser.parse_args(argv)
+    try:
+        folder = fetch_set(args.set, args.root, args.base_url, args.dataset)
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"saved under {folder}; checking it as an attribute set")
+    problems = report_problems(folder, args.set, args.dataset)
+    note = f"{problems} problem(s) above: the files are used as published" if problems else "no problems"
+    print(f"{note}. Use it with TRAINER.BIOMEDVR.ATTRIBUTE_SET {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
