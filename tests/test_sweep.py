@@ -55,7 +55,7 @@ def test_every_named_grid_loads_and_names_known_methods():
 
 def test_table1_expands_to_every_method_dataset_and_seed_in_the_scripts_folders(tmp_path):
     jobs = expand(load_grids()["table1"], str(tmp_path / "out"), str(tmp_path / "data"))
-    assert len(jobs) == 8 * 11 * 3
+    assert len(jobs) == 5 * 11 * 3 + 3 * 11  # zero-shot methods evaluate one seed and record it for all
     names = {job.name for job in jobs}
     assert "btmri/shots_16/BioMedVR/vit_b16/seed3" in names
     assert "retina/shots_0/ZeroshotCLIP/vit_b16/seed1" in names  # zero-shot methods under shots_0
@@ -67,6 +67,8 @@ def test_table1_expands_to_every_method_dataset_and_seed_in_the_scripts_folders(
     assert step[-4:] == ("MODEL.BACKBONE.NAME", "ViT-B/16", "DATASET.NUM_SHOTS", "16")
     zero = next(job for job in jobs if job.name == "btmri/shots_0/BioMedVR_ZS/vit_b16/seed1")
     assert "--eval-only" in zero.steps[0]
+    folder = tmp_path / "out" / "btmri/shots_0/BioMedVR_ZS/vit_b16"
+    assert zero.records == ((str(folder / "seed2"), 2), (str(folder / "seed3"), 3))
 
 
 def test_zero_shot_runs_once_over_shots_and_overrides_come_last(tmp_path):
@@ -263,6 +265,27 @@ def test_prepare_tasks_cover_each_dataset_its_picks_and_each_image_size(tmp_path
 
 
 # ----- executors, end to end with the real train.py -----------------------------------------------
+
+
+@requires_dassl
+def test_a_zero_shot_job_records_its_run_for_the_other_seeds_as_the_script_does(data_root, tmp_path):
+    from datasets.atomic import write_json
+    from tools.run_status import would_be_config
+    from trainers.run_files import config_hash
+
+    output = tmp_path / "output"
+    argv = [
+        "--methods", "ZeroshotCLIP", "--datasets", "btmri", "--seeds", "1", "2", "--backbones", TINY_BACKBONE,
+        "--data", data_root, "--output", str(output), "--executor", "debug", "--no-results",
+    ]  # fmt: skip
+    (job,) = expand(sweep.build_grid(*sweep.parse_args(argv)), str(output), data_root)
+    first = Path(job.run_dir)
+    done = {"seed": 1, "config_hash": config_hash(would_be_config(job.steps[0]))}
+    write_json(str(first / "metrics.json"), done)
+    assert sweep.main(argv) == 0  # seed 1 is done: nothing trains, seed 2 is recorded from it
+    recorded = json.loads((first.parent / "seed2" / "metrics.json").read_text())
+    assert recorded["seed"] == 2 and recorded["evaluated_as_seed"] == 1
+    assert not (first / "job.log").exists()
 
 
 def break_resume(run_dir: Path) -> None:

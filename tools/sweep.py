@@ -13,6 +13,7 @@ finally ``tools.results`` prints the tables of the output tree.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 import sys
@@ -52,6 +53,7 @@ from tools.sweep_grid import (
     select,
     variant_root,
 )
+from trainers.run_files import METRICS_FILE
 
 CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$")
 STATE_LABELS = {DONE: "done", RESUMABLE: "resume", ABSENT: "to run", CONFLICT: "CONFLICT"}
@@ -71,7 +73,8 @@ class JobState:
         for state in (CONFLICT, RESUMABLE):
             if state in states:
                 return state
-        return DONE if states == {DONE} else ABSENT
+        recorded = all(os.path.isfile(os.path.join(target, METRICS_FILE)) for target, _ in self.job.records)
+        return DONE if states == {DONE} and recorded else ABSENT
 
 
 def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:

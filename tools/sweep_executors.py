@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from tools.run_status import CONFLICT, DONE, remove_run, status_of_call
 from tools.sweep_grid import REPO, Job
+from trainers.run_files import METRICS_FILE, record_for_seed
 
 SWEEP_ADVICE = "Use another --output, or --overwrite to delete that run folder and train again."
 LOG_TAIL_LINES = 20
@@ -66,6 +67,10 @@ class TrainJob:
                 remove_run(status.run_dir)
             self._train(step, env or {})
             ran += 1
+        for target, seed in self.job.records:  # what the zero-shot script records for its other seeds
+            if not os.path.isfile(os.path.join(target, METRICS_FILE)):
+                record_for_seed(self.job.run_dir, target, seed)
+                ran += 1
         return f"{self.name}: {'done' if ran else 'already done'}"
 
     def _train(self, step: Sequence[str], env: dict[str, str]) -> None:

@@ -26,6 +26,7 @@ GRIDS_FILE = REPO / "configs" / "sweeps" / "grids.yaml"
 PROTOCOLS = ("few_shot", "base2new")
 METHOD_LINE = re.compile(r"^METHOD=(\S+)\s*$", re.MULTILINE)
 PLAN_PREFIX = "train.py\0"
+RECORD_PREFIX = "record\0"
 JOB_LOG = "job.log"
 
 
@@ -56,6 +57,8 @@ class Job:
     dataset: str
     seed: int
     steps: tuple[tuple[str, ...], ...] = field(repr=False)
+    # (run folder, seed) that receive a copy of this seed-independent run's metrics (zero-shot)
+    records: tuple[tuple[str, int], ...] = ()
 
     @property
     def run_dir(self) -> str:
@@ -156,15 +159,22 @@ def script_calls(grid: Grid, folder: Path, dataset: str, backbone: str, shots: i
     return [str(folder / "few_shot.sh"), dataset, str(shots), backbone]
 
 
-def plan(command: Sequence[str], env: Mapping[str, str]) -> list[tuple[str, ...]]:
-    """The train.py calls (arguments after ``train.py``) a script would make, from its SWEEP_PLAN output."""
+def plan(
+    command: Sequence[str], env: Mapping[str, str]
+) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """What a script would do, from its SWEEP_PLAN output: its train.py calls (the arguments after
+    ``train.py``) and the runs it would record for other seeds (source folder, target folder, seed)."""
     result = subprocess.run(
         ["bash", *command], cwd=REPO, env={**os.environ, **env, "SWEEP_PLAN": "1"}, capture_output=True
     )
     if result.returncode != 0:
         raise GridError(f"{' '.join(command)} failed to plan:\n{result.stderr.decode(errors='replace')}")
     lines = result.stdout.decode().split("\n")
-    return [tuple(line[len(PLAN_PREFIX) :].split("\0")) for line in lines if line.startswith(PLAN_PREFIX)]
+    calls = [tuple(line[len(PLAN_PREFIX) :].split("\0")) for line in lines if line.startswith(PLAN_PREFIX)]
+    records = [
+        tuple(line[len(RECORD_PREFIX) :].split("\0")) for line in lines if line.startswith(RECORD_PREFIX)
+    ]
+    return calls, records
 
 
 def variant_root(output: str, variant: str) -> str:
@@ -189,14 +199,20 @@ def expand(grid: Grid, output: str, data: str) -> list[Job]:
                 for backbone in grid.backbones:
                     for shots in grid.shots:
                         command = script_calls(grid, scripts[method], dataset, backbone, shots)
-                        steps = plan(
+                        steps, records = plan(
                             [*command, *grid.overrides, *variant_overrides], {**env, "SHOTS": str(shots)}
                         )
                         for seed in grid.seeds:
                             mine = tuple(step for step in steps if _seed_of(step) == seed)
+                            if not mine:
+                                continue  # a seed recorded from another seed's run
                             run_dir = output_dir_of(mine[0])
+                            copies = tuple(
+                                (target, int(s)) for source, target, s in records if source == run_dir
+                            )
                             jobs.setdefault(
-                                run_dir, Job(os.path.relpath(run_dir, output), method, dataset, seed, mine)
+                                run_dir,
+                                Job(os.path.relpath(run_dir, output), method, dataset, seed, mine, copies),
                             )
     return list(jobs.values())
 
