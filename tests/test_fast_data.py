@@ -403,10 +403,15 @@ def flat_images(count: int) -> list[torch.Tensor]:
     return [torch.full((3, 8, 8), k, dtype=torch.uint8) for k in range(count)]
 
 
-def test_train_loader_drops_the_last_partial_batch():
+def test_train_loader_keeps_the_last_partial_batch_unless_told_to_drop_it():
     loader = FastTrainLoader(flat_images(50), range(50), batch_size=16, size=8, seed=0)
     batches = list(loader)
-    assert len(loader) == len(batches) == 3
+    assert len(loader) == len(batches) == 4
+    assert [batch["img"].shape[0] for batch in batches] == [16, 16, 16, 2]
+    assert sorted(torch.cat([batch["label"] for batch in batches]).tolist()) == list(range(50))
+    dassl = FastTrainLoader(flat_images(50), range(50), batch_size=16, size=8, seed=0, drop_last=True)
+    batches = list(dassl)
+    assert len(dassl) == len(batches) == 3
     assert all(batch["img"].shape == (16, 3, 8, 8) for batch in batches)
     assert torch.cat([batch["label"] for batch in batches]).unique().numel() == 48
 
