@@ -19,6 +19,7 @@ MODULES = {
         "matplotlib": "matplotlib",
         "openai": "openai",
         "gdown": "gdown",
+        "submitit": "submitit",
         "pytest": "pytest",
     },
     "dassl": {"dassl": "Dassl (scripts/setup.sh)", "wilds": "wilds", "tensorboard": "tensorboard"},

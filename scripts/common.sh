@@ -145,19 +145,9 @@ few_shot() {
   report "$experiment"
 }
 
-# The metrics of a seed-independent evaluation recorded under another seed, saying which seed ran.
+# The metrics of a seed-independent evaluation recorded under another seed (trainers/run_files.py).
 record_for_seed() {
-  "$PY" - "$1/metrics.json" "$2/metrics.json" "$3" <<'EOF'
-import json
-import sys
-
-from datasets.atomic import write_json
-
-source, target, seed = sys.argv[1:]
-with open(source, encoding="utf-8") as file:
-    payload = json.load(file)
-write_json(target, payload | {"seed": int(seed), "evaluated_as_seed": payload["seed"]})
-EOF
+  "$PY" -c 'import sys; from trainers.run_files import record_for_seed; record_for_seed(*sys.argv[1:])' "$@"
 }
 
 # zero_shot.sh DATASET [BACKBONE] [KEY VALUE ...]: evaluation only, written under shots_0.
@@ -172,7 +162,9 @@ zero_shot() {
     --config-file "configs/trainers/$METHOD/zero_shot.yaml" \
     MODEL.BACKBONE.NAME "$BACKBONE" "${OVERRIDES[@]}"
   for seed in "${seeds[@]:1}"; do
-    if [ -z "${SWEEP_PLAN:-}" ] && [ ! -f "$experiment/seed$seed/metrics.json" ]; then
+    if [ -n "${SWEEP_PLAN:-}" ]; then
+      printf 'record\0%s\0%s\0%s\n' "$first" "$experiment/seed$seed" "$seed"
+    elif [ ! -f "$experiment/seed$seed/metrics.json" ]; then
       echo "[$METHOD] seed $seed: the evaluation does not depend on the seed; recording seed ${seeds[0]}'s"
       record_for_seed "$first" "$experiment/seed$seed" "$seed"
     fi

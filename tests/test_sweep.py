@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
 from tools import sweep
+from tools.sweep_executors import JobFailed, remote_failure_message, run_inline
 from tools.sweep_grid import Grid, GridError, expand, load_grids, method_scripts, narrow
 from tools.synthetic_data import make_dataset
 
@@ -54,7 +55,7 @@ def test_every_named_grid_loads_and_names_known_methods():
 
 def test_table1_expands_to_every_method_dataset_and_seed_in_the_scripts_folders(tmp_path):
     jobs = expand(load_grids()["table1"], str(tmp_path / "out"), str(tmp_path / "data"))
-    assert len(jobs) == (7 * 3 + 3) * 11  # a zero-shot method evaluates once, for all seeds
+    assert len(jobs) == (7 * 3 + 3) * 11  # zero-shot methods evaluate one seed and record it for all
     names = {job.name for job in jobs}
     assert "btmri/shots_16/BioMedVR/vit_b16/seed3" in names
     assert "btmri/shots_16/CoCoOp/biomedclip/seed3" in names  # prompt learning on BiomedCLIP, as the paper
@@ -68,6 +69,8 @@ def test_table1_expands_to_every_method_dataset_and_seed_in_the_scripts_folders(
     assert step[-4:] == ("MODEL.BACKBONE.NAME", "ViT-B/16", "DATASET.NUM_SHOTS", "16")
     zero = next(job for job in jobs if job.name == "btmri/shots_0/BioMedVR_ZS/vit_b16/seed1")
     assert "--eval-only" in zero.steps[0]
+    folder = tmp_path / "out" / "btmri/shots_0/BioMedVR_ZS/vit_b16"
+    assert zero.records == ((str(folder / "seed2"), 2), (str(folder / "seed3"), 3))
 
 
 def test_backbones_given_replace_the_methods_own(tmp_path):
@@ -138,6 +141,37 @@ def test_command_line_overrides_and_the_rerun_command():
     assert overrides == ["OPTIM.MAX_EPOCH", "3"] and flags[-1] == "0,1"
     command = sweep.sweep_command(argv, "--only", "c/seed1")
     assert command == "python -m tools.sweep --grid table1 --gpus 0,1 --only c/seed1 OPTIM.MAX_EPOCH 3"
+
+
+class FakeTask:
+    def __init__(self, name: str, log: Path | None = None) -> None:
+        self.name, self.log_path = name, str(log) if log else ""
+
+    def __call__(self) -> str:
+        if not self.log_path:
+            return f"{self.name} ok"
+        Path(self.log_path).write_text("".join(f"line {k}\n" for k in range(30)))
+        raise JobFailed("train.py exited with status 1", self.log_path)
+
+
+def test_debug_executor_runs_in_process_and_keeps_the_end_of_a_failed_log(tmp_path, capsys):
+    outcomes = run_inline([FakeTask("a"), FakeTask("b", tmp_path / "job.log")], "jobs")
+    assert [(o.name, o.ok, o.message) for o in outcomes] == [
+        ("a", True, "a ok"),
+        ("b", False, "train.py exited with status 1"),
+    ]
+    assert outcomes[1].tail == "".join(f"line {k}\n" for k in range(10, 30))  # the last 20 lines
+    assert "[sweep] jobs: 0 pending, 0 running, 1 done, 1 failed" in capsys.readouterr().err
+
+
+def test_a_remote_failure_is_reported_by_its_own_message():
+    remote = (
+        "Job (task=0) failed during processing with trace:\n----------------------\nTraceback (most recent"
+        ' call last):\n  File "x.py", line 1\ntools.sweep_executors.JobFailed: /out/seed1 holds a finished'
+        " run\n  OPTIM.LR: 40.0 there, 4.0 now\n----------------------\nYou can check full logs with ..."
+    )
+    expected = "/out/seed1 holds a finished run\n  OPTIM.LR: 40.0 there, 4.0 now"
+    assert remote_failure_message(remote) == expected
 
 
 # ----- run status on a generated output tree ------------------------------------------------------
@@ -246,6 +280,27 @@ def test_prepare_tasks_cover_each_dataset_its_picks_and_each_image_size(tmp_path
 
 
 # ----- executors, end to end with the real train.py -----------------------------------------------
+
+
+@requires_dassl
+def test_a_zero_shot_job_records_its_run_for_the_other_seeds_as_the_script_does(data_root, tmp_path):
+    from datasets.atomic import write_json
+    from tools.run_status import would_be_config
+    from trainers.run_files import config_hash
+
+    output = tmp_path / "output"
+    argv = [
+        "--methods", "ZeroshotCLIP", "--datasets", "btmri", "--seeds", "1", "2", "--backbones", TINY_BACKBONE,
+        "--data", data_root, "--output", str(output), "--executor", "debug", "--no-results",
+    ]  # fmt: skip
+    (job,) = expand(sweep.build_grid(*sweep.parse_args(argv)), str(output), data_root)
+    first = Path(job.run_dir)
+    done = {"seed": 1, "config_hash": config_hash(would_be_config(job.steps[0]))}
+    write_json(str(first / "metrics.json"), done)
+    assert sweep.main(argv) == 0  # seed 1 is done: nothing trains, seed 2 is recorded from it
+    recorded = json.loads((first.parent / "seed2" / "metrics.json").read_text())
+    assert recorded["seed"] == 2 and recorded["evaluated_as_seed"] == 1
+    assert not (first / "job.log").exists()
 
 
 def break_resume(run_dir: Path) -> None:

@@ -143,12 +143,12 @@ def run_status(run_dir: str, wanted: CfgNode) -> RunStatus:
     return RunStatus(ABSENT, run_dir, wanted_hash)
 
 
-def status_of_call(train_args: Sequence[str]) -> RunStatus:
-    """The status of the run folder of a train.py call (the config is built only when there is a run)."""
+def status_of_call(train_args: Sequence[str], cfg: CfgNode | None = None) -> RunStatus:
+    """The status of the run folder of a train.py call whose config is ``cfg`` (built when needed)."""
     run_dir = output_dir_of(train_args)
     if not run_dir or not os.path.isdir(run_dir):
         return RunStatus(ABSENT, run_dir)
-    return run_status(run_dir, would_be_config(train_args))
+    return run_status(run_dir, would_be_config(train_args) if cfg is None else cfg)
 
 
 def remove_run(run_dir: str) -> None:

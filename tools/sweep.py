@@ -13,6 +13,7 @@ finally ``tools.results`` prints the tables of the output tree.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 import sys
@@ -21,7 +22,16 @@ from dataclasses import dataclass, replace
 
 import yaml
 
-from tools.run_status import ABSENT, CONFLICT, DONE, RESUMABLE, CallError, RunStatus, run_status
+from tools.run_status import (
+    ABSENT,
+    CONFLICT,
+    DONE,
+    RESUMABLE,
+    CallError,
+    RunStatus,
+    status_of_call,
+    would_be_config,
+)
 from tools.sweep_executors import (
     Outcome,
     SlurmRunner,
@@ -32,7 +42,18 @@ from tools.sweep_executors import (
     run_local,
     submitit_log_folder,
 )
-from tools.sweep_grid import GRIDS_FILE, Grid, GridError, Job, expand, load_grids, narrow, select
+from tools.sweep_grid import (
+    GRIDS_FILE,
+    Grid,
+    GridError,
+    Job,
+    expand,
+    load_grids,
+    narrow,
+    select,
+    variant_root,
+)
+from trainers.run_files import METRICS_FILE
 
 CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$")
 STATE_LABELS = {DONE: "done", RESUMABLE: "resume", ABSENT: "to run", CONFLICT: "CONFLICT"}
@@ -52,7 +73,8 @@ class JobState:
         for state in (CONFLICT, RESUMABLE):
             if state in states:
                 return state
-        return DONE if states == {DONE} else ABSENT
+        recorded = all(os.path.isfile(os.path.join(target, METRICS_FILE)) for target, _ in self.job.records)
+        return DONE if states == {DONE} and recorded else ABSENT
 
 
 def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -65,19 +87,8 @@ def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def job_states(jobs: Sequence[Job]) -> tuple[list[JobState], dict]:
     """Every job's status, and the config of every train.py call (built as train.py builds it)."""
-    import os
-
-    from tools.run_status import would_be_config
-
-    configs, states = {}, []
-    for job in jobs:
-        statuses = []
-        for step in job.steps:
-            configs[step] = would_be_config(step)
-            run_dir = job.run_dirs[len(statuses)]
-            exists = os.path.isdir(run_dir)
-            statuses.append(run_status(run_dir, configs[step]) if exists else RunStatus(ABSENT, run_dir))
-        states.append(JobState(job, statuses))
+    configs = {step: would_be_config(step) for job in jobs for step in job.steps}
+    states = [JobState(job, [status_of_call(step, configs[step]) for step in job.steps]) for job in jobs]
     return states, configs
 
 
@@ -170,14 +181,12 @@ def sweep_command(argv: Sequence[str], *extra: str) -> str:
 def show_results(grid: Grid, output: str) -> None:
     """tools.results on each variant's tree: for each backbone of the grid, or once with every backbone
     when methods run on backbones of their own (Table 1: prompt learning on BiomedCLIP)."""
-    import os
-
     from tools import results
     from trainers.backbones import backbone_tag
 
     backbones = sorted({backbone for method in grid.methods for backbone in grid.backbones_of(method)})
     for variant, _ in grid.variants:
-        root = os.path.join(output, variant) if variant else output
+        root = variant_root(output, variant)
         if len(backbones) > 1 and grid.method_backbones:
             print(f"\n## {root} (each row on its own backbone)\n")
             results.main([root, "--shots", str(max(grid.shots))])

@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from tools.run_status import CONFLICT, DONE, remove_run, status_of_call
 from tools.sweep_grid import REPO, Job
+from trainers.run_files import METRICS_FILE, record_for_seed
 
 SWEEP_ADVICE = "Use another --output, or --overwrite to delete that run folder and train again."
 LOG_TAIL_LINES = 20
@@ -66,6 +67,10 @@ class TrainJob:
                 remove_run(status.run_dir)
             self._train(step, env or {})
             ran += 1
+        for target, seed in self.job.records:  # what the zero-shot script records for its other seeds
+            if not os.path.isfile(os.path.join(target, METRICS_FILE)):
+                record_for_seed(self.job.run_dir, target, seed)
+                ran += 1
         return f"{self.name}: {'done' if ran else 'already done'}"
 
     def _train(self, step: Sequence[str], env: dict[str, str]) -> None:
@@ -243,11 +248,11 @@ def _submitit_outcome(task: Any, job: Any) -> Outcome:
     if not outcome.log_path or not os.path.isfile(outcome.log_path):
         outcome.log_path = str(job.paths.stderr)
     if isinstance(error, JobFailed) or "JobFailed" in str(error):
-        outcome.message = _submitit_message(str(error))
+        outcome.message = remote_failure_message(str(error))
     return outcome
 
 
-def _submitit_message(text: str) -> str:
+def remote_failure_message(text: str) -> str:
     """Our message from the remote traceback that submitit reports, without its wrapping."""
     lines = text.strip().splitlines()
     for index, line in enumerate(lines):

@@ -14,6 +14,7 @@ import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import yaml
@@ -25,6 +26,7 @@ GRIDS_FILE = REPO / "configs" / "sweeps" / "grids.yaml"
 PROTOCOLS = ("few_shot", "base2new")
 METHOD_LINE = re.compile(r"^METHOD=(\S+)\s*$", re.MULTILINE)
 PLAN_PREFIX = "train.py\0"
+RECORD_PREFIX = "record\0"
 JOB_LOG = "job.log"
 
 
@@ -60,6 +62,8 @@ class Job:
     dataset: str
     seed: int
     steps: tuple[tuple[str, ...], ...] = field(repr=False)
+    # (run folder, seed) that receive a copy of this seed-independent run's metrics (zero-shot)
+    records: tuple[tuple[str, int], ...] = ()
 
     @property
     def run_dir(self) -> str:
@@ -165,15 +169,27 @@ def script_calls(grid: Grid, folder: Path, dataset: str, backbone: str, shots: i
     return [str(folder / "few_shot.sh"), dataset, str(shots), backbone]
 
 
-def plan(command: Sequence[str], env: Mapping[str, str]) -> list[tuple[str, ...]]:
-    """The train.py calls (arguments after ``train.py``) a script would make, from its SWEEP_PLAN output."""
+def plan(
+    command: Sequence[str], env: Mapping[str, str]
+) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+    """What a script would do, from its SWEEP_PLAN output: its train.py calls (the arguments after
+    ``train.py``) and the runs it would record for other seeds (source folder, target folder, seed)."""
     result = subprocess.run(
         ["bash", *command], cwd=REPO, env={**os.environ, **env, "SWEEP_PLAN": "1"}, capture_output=True
     )
     if result.returncode != 0:
         raise GridError(f"{' '.join(command)} failed to plan:\n{result.stderr.decode(errors='replace')}")
     lines = result.stdout.decode().split("\n")
-    return [tuple(line[len(PLAN_PREFIX) :].split("\0")) for line in lines if line.startswith(PLAN_PREFIX)]
+    calls = [tuple(line[len(PLAN_PREFIX) :].split("\0")) for line in lines if line.startswith(PLAN_PREFIX)]
+    records = [
+        tuple(line[len(RECORD_PREFIX) :].split("\0")) for line in lines if line.startswith(RECORD_PREFIX)
+    ]
+    return calls, records
+
+
+def variant_root(output: str, variant: str) -> str:
+    """The output tree of one variant of a grid (the output itself when there are no variants)."""
+    return os.path.join(output, variant) if variant else output
 
 
 def _seed_of(step: Sequence[str]) -> int:
@@ -186,23 +202,27 @@ def expand(grid: Grid, output: str, data: str) -> list[Job]:
     output, data = os.path.abspath(output), os.path.abspath(data)
     jobs: dict[str, Job] = {}
     for variant, variant_overrides in grid.variants:
-        root = os.path.join(output, variant) if variant else output
+        root = variant_root(output, variant)
         env = {"OUTPUT": root, "DATA": data, "SEEDS": " ".join(map(str, grid.seeds))}
         for dataset in datasets:
             for method in grid.methods:
                 for backbone in grid.backbones_of(method):
                     for shots in grid.shots:
                         command = script_calls(grid, scripts[method], dataset, backbone, shots)
-                        steps = plan(
+                        steps, records = plan(
                             [*command, *grid.overrides, *variant_overrides], {**env, "SHOTS": str(shots)}
                         )
                         for seed in grid.seeds:
                             mine = tuple(step for step in steps if _seed_of(step) == seed)
-                            if not mine:  # a zero-shot script evaluates once, for every seed
-                                continue
+                            if not mine:
+                                continue  # a seed recorded from another seed's run
                             run_dir = output_dir_of(mine[0])
+                            copies = tuple(
+                                (target, int(s)) for source, target, s in records if source == run_dir
+                            )
                             jobs.setdefault(
-                                run_dir, Job(os.path.relpath(run_dir, output), method, dataset, seed, mine)
+                                run_dir,
+                                Job(os.path.relpath(run_dir, output), method, dataset, seed, mine, copies),
                             )
     return list(jobs.values())
 
@@ -220,6 +240,4 @@ def narrow(grid: Grid, **fields) -> Grid:
 
 def select(jobs: Iterable[Job], patterns: Sequence[str]) -> list[Job]:
     """The jobs whose names match one of the shell patterns (all jobs when there are none)."""
-    from fnmatch import fnmatchcase
-
     return [job for job in jobs if not patterns or any(fnmatchcase(job.name, p) for p in patterns)]

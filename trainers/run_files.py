@@ -9,7 +9,7 @@ from typing import Any
 
 from yacs.config import CfgNode
 
-from datasets.atomic import atomic_write
+from datasets.atomic import atomic_write, write_json
 
 # Keys that differ between runs of one experiment and are left out of its config hash.
 RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT", "DATALOADER.NUM_WORKERS")
@@ -63,6 +63,14 @@ def read_config(output_dir: str) -> CfgNode | None:
         return None
     with open(path) as file:
         return CfgNode.load_cfg(file)
+
+
+def record_for_seed(source_dir: str, target_dir: str, seed: int | str) -> None:
+    """Record a seed-independent evaluation (zero-shot) under another seed, saying which seed ran."""
+    with open(os.path.join(source_dir, METRICS_FILE), encoding="utf-8") as file:
+        payload = json.load(file)
+    target = os.path.join(target_dir, METRICS_FILE)
+    write_json(target, payload | {"seed": int(seed), "evaluated_as_seed": payload["seed"]})
 
 
 def append_history(path: str, record: dict) -> None:
