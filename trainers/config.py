@@ -36,8 +36,10 @@ def extend_cfg(cfg: CN) -> None:
     common.TEMPLATES = ["a photo of a {}."]
     # Save L2-normalized test embeddings to embeddings.npz (for t-SNE figures).
     common.SAVE_EMBEDDINGS = False
-    # When the cosine schedule steps: once per "epoch" (Dassl's way) or after every "batch" (the
-    # published BioMedVR code, over MAX_EPOCH x batches per epoch). The same with one batch per epoch.
+    # When the cosine schedule steps: once per "epoch" (Dassl's way), after every "batch" (the
+    # published BioMedVR code, over MAX_EPOCH x batches per epoch), or "dassl_batch": Dassl's schedule
+    # counted in batches (WARMUP_EPOCH batches of warm-up, then a cosine of period 2 x MAX_EPOCH
+    # batches; BiomedCoOp's CLIP-Adapter). All the same with one batch per epoch.
     common.LR_STEP = "epoch"
     # Training batch size of 1-shot runs; 0 keeps DATALOADER.TRAIN_X.BATCH_SIZE (the published code: 16).
     common.ONE_SHOT_BATCH_SIZE = 0
@@ -88,13 +90,17 @@ def extend_cfg(cfg: CN) -> None:
     # Weights of the semantic-consistency (SCCM) and the knowledge-distillation (KDSP) terms.
     biomedcoop.SCCM_LAMBDA = 1.0
     biomedcoop.KDSP_LAMBDA = 1.0
-    # Outlier threshold of the prompt pruning: standardized robust z-scores above TAU are dropped.
+    # Outlier threshold of the prompt pruning: prompts whose standardized z-score exceeds TAU are dropped.
     biomedcoop.TAU = 1.5
+    # The z-score of the pruning: "code" (BiomedCoOp's code: the signed deviation from the median over
+    # the median absolute deviation) or "paper" (its absolute value, as the paper writes it).
+    biomedcoop.PRUNING = "code"
     # Ensemble sentences per class (the first N_PROMPTS; fewer when a class has fewer).
     biomedcoop.N_PROMPTS = 50
-    # Ensemble source: "curated" (our descriptive attributes), "biomedcoop" (BiomedCoOp's table,
-    # `python -m attributes.fetch biomedcoop`) or the path of a JSON file {class: [sentences]}.
-    biomedcoop.PROMPTS = "curated"
+    # Ensemble source: "biomedcoop" (BiomedCoOp's own table, downloaded on first use, or by
+    # `python -m attributes.fetch biomedcoop`), "curated" (our descriptive attributes) or the path of a
+    # JSON file {class: [sentences]}.
+    biomedcoop.PROMPTS = "biomedcoop"
 
     kgcoop = prompt_node(cfg, "KGCOOP")
     # Weight of the distance 1 - mean cos(learned, hand-crafted class embeddings).
@@ -104,6 +110,10 @@ def extend_cfg(cfg: CN) -> None:
     # Temperature T of the KL to the zero-shot logits, and lambda of the gradient projection.
     prograd.T = 1.0
     prograd.LAMBDA = 1.0
+    # The KL's teacher: "zero_shot" (the frozen model with the hand-crafted prompts, ProGrad's paper) or
+    # "student" (BiomedCoOp's ProGrad_BiomedCLIP: the learned prompts themselves, so the KL's gradient
+    # is zero and training is CoOp's).
+    prograd.TEACHER = "zero_shot"
     # Accepted so that BiomedCoOp's files load; only their defaults (or NAME "prograd") are supported.
     prograd.NAME = ""
     prograd.GM = False
@@ -153,8 +163,9 @@ def extend_cfg(cfg: CN) -> None:
 def prompt_node(cfg: CN, name: str) -> CN:
     """Add TRAINER.<name> with the keys every prompt-learning method shares, and return it."""
     node = cfg.TRAINER[name] = CN()
-    # Encoder precision (DEFAULT_PREC above; "amp" is fp16 autocast with a grad scaler).
-    node.PREC = DEFAULT_PREC
+    # Encoder precision ("amp" is fp16 autocast with a grad scaler): fp32, BiomedCoOp's train.py default,
+    # so that its trainer files, which mostly leave PREC out, run as there.
+    node.PREC = "fp32"
     # Number of learned context vectors (the token count of CTX_INIT when that is set).
     node.N_CTX = 4
     # Words that initialize the context ("" = random normal(0, 0.02)); BiomedCoOp uses "a photo of a".

@@ -38,6 +38,7 @@ from trainers.checkpoints import (
     saved_epochs,
 )
 from trainers.fast_data import (
+    Augmentation,
     FastEvalLoader,
     FastTrainLoader,
     decode_all,
@@ -52,7 +53,7 @@ from trainers.run_files import append_history, config_hash, read_history, trunca
 from trainers.schedule import build_scheduler
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "amp": torch.float16}
-LR_STEPS = ("epoch", "batch")
+LR_STEPS = ("epoch", "batch", "dassl_batch")
 
 
 class RGBDatasetWrapper(DatasetWrapper):
@@ -123,12 +124,18 @@ class FrozenCLIPTrainer(TrainerX):
             return one_shot
         return self.cfg.DATALOADER.TRAIN_X.BATCH_SIZE
 
+    def train_augmentation(self) -> Augmentation:
+        """Random resized crop and flip of training images, or neither (TRAINER.COMMON.AUGMENT)."""
+        augment = self.cfg.TRAINER.COMMON.AUGMENT
+        return Augmentation(crop=augment, flip=augment)
+
     def build_data_loader(self) -> None:
         cfg, size = self.cfg, self.data_image_size()
-        augment, interpolation = cfg.TRAINER.COMMON.AUGMENT, cfg.INPUT.INTERPOLATION
+        augmentation, interpolation = self.train_augmentation(), cfg.INPUT.INTERPOLATION
+        crop, flip, scale = augmentation
         dm = DataManager(
             cfg,
-            custom_tfm_train=pil_transforms(size, train=True, augment=augment, interpolation=interpolation),
+            custom_tfm_train=pil_transforms(size, True, crop, interpolation, flip, scale),
             custom_tfm_test=pil_transforms(size, train=False, interpolation=interpolation),
             dataset_wrapper=RGBDatasetWrapper,
         )
@@ -138,7 +145,7 @@ class FrozenCLIPTrainer(TrainerX):
         self.num_classes, self.num_source_domains = dm.num_classes, dm.num_source_domains
         self.lab2cname = dm.lab2cname
         if cfg.TRAINER.COMMON.FAST_DATA:
-            self._use_fast_loaders(size, augment, interpolation)
+            self._use_fast_loaders(size, augmentation, interpolation)
         elif self.trains:
             self.train_loader_x = self._rebatched(dm.train_loader_x)
 
@@ -158,7 +165,7 @@ class FrozenCLIPTrainer(TrainerX):
         shared = layout.shared_image_cache_dir if layout is not None else None
         return shared or os.path.join(self.cfg.OUTPUT_DIR, "image_cache")
 
-    def _use_fast_loaders(self, size: int, augment: bool, interpolation: str) -> None:
+    def _use_fast_loaders(self, size: int, augmentation: Augmentation, interpolation: str) -> None:
         cfg, dataset = self.cfg, self.dm.dataset
         workers = max(1, cfg.DATALOADER.NUM_WORKERS)
         if self.trains:
@@ -172,9 +179,11 @@ class FrozenCLIPTrainer(TrainerX):
                 self.train_batch_size,
                 size,
                 seed=cfg.SEED,
-                augment=augment,
+                augment=augmentation.crop,
                 interpolation=interpolation,
                 drop_last=self.drop_last_batch,
+                flip=augmentation.flip,
+                scale=augmentation.scale,
             )
         split_file = getattr(getattr(dataset, "layout", None), "split_path", "")
         pin = self.device.type == "cuda"
@@ -228,10 +237,10 @@ class FrozenCLIPTrainer(TrainerX):
         self.model, self.trainable = self.build_classifier()
         self.model.to(self.device)
         self._check_trainable()
-        self.lr_per_batch = cfg.TRAINER.COMMON.LR_STEP == "batch"
+        self.lr_per_batch = cfg.TRAINER.COMMON.LR_STEP in ("batch", "dassl_batch")
         if self.trains:
             self.optim = build_optimizer(self.trainable, cfg.OPTIM)
-            steps = len(self.train_loader_x) if self.lr_per_batch else 1
+            steps = len(self.train_loader_x) if cfg.TRAINER.COMMON.LR_STEP == "batch" else 1
             self.sched = build_scheduler(self.optim, cfg.OPTIM, steps)
             self.register_model(MODULE_NAME, self.trainable, self.optim, self.sched)
         use_scaler = self.autocast_dtype is torch.float16 and self.device.type == "cuda"

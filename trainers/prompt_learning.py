@@ -25,6 +25,7 @@ from yacs.config import CfgNode
 
 from attributes.prompt_table import load_prompt_ensembles
 from trainers.attribute_bank import prompt_bank
+from trainers.fast_data import Augmentation
 from trainers.frozen_clip import FrozenCLIPTrainer
 from trainers.mope import Scores
 from trainers.prompt_losses import (
@@ -37,6 +38,13 @@ from trainers.prompt_losses import (
     semantic_consistency,
 )
 from trainers.text_prompts import CoOpCLIP, PromptLearner, check_prompt_cfg
+
+# INPUT.TRANSFORMS the prompt learners follow (Dassl's names; "normalize" is always done by the model).
+PROMPT_TRANSFORMS = ("random_resized_crop", "random_flip", "normalize")
+# TRAINER.PROGRAD.TEACHER: the KL's target; TRAINER.BIOMEDCOOP.PRUNING: the z-score of the pruning
+# (trainers/config.py).
+PROGRAD_TEACHERS = ("zero_shot", "student")
+PRUNING_RULES = ("code", "paper")
 
 
 class PromptLearningTrainer(FrozenCLIPTrainer):
@@ -52,12 +60,22 @@ class PromptLearningTrainer(FrozenCLIPTrainer):
     def check_cfg(self, cfg: CfgNode) -> None:
         super().check_cfg(cfg)
         check_prompt_cfg(cfg.TRAINER[self.cfg_node], f"TRAINER.{self.cfg_node}")
-        if cfg.INPUT.TRANSFORMS:
-            print(
-                f"Note: INPUT.TRANSFORMS {list(cfg.INPUT.TRANSFORMS)} is not used: training images get a "
-                "random resized crop and flip (TRAINER.COMMON.AUGMENT), and the model normalizes every "
-                "image with the backbone's mean and std"
+        transforms = list(cfg.INPUT.TRANSFORMS)
+        unknown = [name for name in transforms if name not in PROMPT_TRANSFORMS]
+        if unknown or ("random_flip" in transforms and "random_resized_crop" not in transforms):
+            raise ValueError(
+                f"INPUT.TRANSFORMS {transforms}: prompt learners support {list(PROMPT_TRANSFORMS)} (a flip "
+                "only with the crop), or [] for TRAINER.COMMON.AUGMENT's crop and flip; the model "
+                "normalizes every image with the backbone's mean and std"
             )
+
+    def train_augmentation(self) -> Augmentation:
+        """INPUT.TRANSFORMS when it lists any (BiomedCoOp's files: random_resized_crop only, no flip),
+        else TRAINER.COMMON.AUGMENT's crop and flip."""
+        transforms = list(self.cfg.INPUT.TRANSFORMS)
+        if not transforms:
+            return super().train_augmentation()
+        return Augmentation(crop="random_resized_crop" in transforms, flip="random_flip" in transforms)
 
     def build_classifier(self) -> tuple[nn.Module, nn.Module]:
         node = self.node
@@ -124,10 +142,20 @@ class ProGrad(PromptLearningTrainer):
             )
         if node.T <= 0:
             raise ValueError(f"TRAINER.PROGRAD.T must be positive, got {node.T}")
+        if node.TEACHER not in PROGRAD_TEACHERS:
+            raise ValueError(
+                f"TRAINER.PROGRAD.TEACHER must be one of {PROGRAD_TEACHERS}, got {node.TEACHER!r}"
+            )
+
+    def teacher_logits(self, scores: Scores) -> torch.Tensor:
+        """The KL's target: the zero-shot logits, or the student's own (detached) under TEACHER student."""
+        if self.node.TEACHER == "student":
+            return scores.fused.detach()
+        return self.zero_shot_logits(scores, self.zero_shot_text)
 
     def compute_loss(self, scores: Scores, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
         ce = F.cross_entropy(scores.fused, labels)
-        zero_shot = self.zero_shot_logits(scores, self.zero_shot_text)
+        zero_shot = self.teacher_logits(scores)
         self._kl = distillation_kl(scores.fused, zero_shot, self.node.T)
         return ce, {"loss": ce.item(), "kl": self._kl.item()}
 
@@ -154,6 +182,9 @@ class BiomedCoOp(PromptLearningTrainer):
             raise ValueError(
                 f"TRAINER.BIOMEDCOOP.N_PROMPTS must be at least 1, got {cfg.TRAINER.BIOMEDCOOP.N_PROMPTS}"
             )
+        pruning = cfg.TRAINER.BIOMEDCOOP.PRUNING
+        if pruning not in PRUNING_RULES:
+            raise ValueError(f"TRAINER.BIOMEDCOOP.PRUNING must be one of {PRUNING_RULES}, got {pruning!r}")
 
     @cached_property
     def ensemble(self) -> torch.Tensor:
@@ -173,7 +204,9 @@ class BiomedCoOp(PromptLearningTrainer):
         node, ensemble = self.node, self.ensemble
         ce = F.cross_entropy(scores.fused, labels)
         with torch.no_grad():
-            keep = keep_prompts(prompt_scores(scores.embedding, ensemble, self.model.tau), node.TAU)
+            keep = keep_prompts(
+                prompt_scores(scores.embedding, ensemble, self.model.tau), node.TAU, node.PRUNING == "code"
+            )
             teacher = F.normalize(ensemble[:, keep].mean(dim=1), dim=-1)
         sccm = semantic_consistency(scores.text, F.normalize(ensemble.mean(dim=1), dim=-1))
         kdsp = knowledge_distillation(scores.fused, self.zero_shot_logits(scores, teacher))
