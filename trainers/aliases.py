@@ -14,6 +14,16 @@ METHOD_NAMES = {
     "LinearProbe_P2": "LPPlusPlus",
     "LP++": "LPPlusPlus",
 }
+# BiomedCoOp's zero-shot trainers are Zeroshot<Model> (no underscore): ZeroshotBiomedCLIP, ZeroshotCLIP.
+ZERO_SHOT_PREFIX, ZERO_SHOT_TRAINER = "Zeroshot", "ZeroshotCLIP"
+# Our feature baselines' script folders (scripts/<folder>/few_shot.sh).
+FEATURE_SCRIPTS = {
+    "CLIP_Adapter": "clip_adapter",
+    "TipAdapter": "tip_adapter",
+    "TipAdapter_F": "tip_adapter_f",
+    "LinearProbe": "linear_probe",
+    "LPPlusPlus": "lp_plus_plus",
+}
 
 
 def resolve_trainer_alias(name: str, is_trainer: Callable[[str], bool]) -> tuple[str, str | None]:
@@ -26,6 +36,9 @@ def resolve_trainer_alias(name: str, is_trainer: Callable[[str], bool]) -> tuple
         return name, None
     if name in METHOD_NAMES:
         return METHOD_NAMES[name], None
+    model = name.removeprefix(ZERO_SHOT_PREFIX)
+    if model != name and model in MODEL_SUFFIXES and is_trainer(ZERO_SHOT_TRAINER):
+        return ZERO_SHOT_TRAINER, MODEL_SUFFIXES[model]
     method, _, model = name.rpartition("_")
     method = METHOD_NAMES.get(method, method)
     if not method or not is_trainer(method):
@@ -38,3 +51,26 @@ def resolve_trainer_alias(name: str, is_trainer: Callable[[str], bool]) -> tuple
             f"{method}_BiomedCLIP or {method}_CLIP (MODEL.BACKBONE.NAME ViT-B/16, ...)"
         )
     return name, None
+
+
+def feature_file_error(mapping: object, path: str) -> str | None:
+    """The message for one of BiomedCoOp's feature-baseline files given as a Dassl config (None if not one).
+
+    Those files (its configs/trainers/{TiP_Adapter,CLIP_Adapter,LP,LP2}/few_shot.yaml) hold main.py's
+    lower-case keys (root_path, method, ...), which Dassl rejects key by key.
+    """
+    if not isinstance(mapping, dict) or "root_path" not in mapping:
+        return None
+    method = str(mapping.get("method", ""))
+    trainer = METHOD_NAMES.get(method, method)
+    if trainer not in FEATURE_SCRIPTS:
+        return (
+            f"{path} is one of BiomedCoOp's feature-baseline files (for its main.py), not a Dassl config: "
+            f"use one of our trainers {', '.join(FEATURE_SCRIPTS)} with its configs/trainers/<trainer>/"
+            "few_shot.yaml"
+        )
+    return (
+        f"{path} is BiomedCoOp's {method} file (for its main.py), not a Dassl config: use --trainer "
+        f"{trainer} --config-file configs/trainers/{trainer}/few_shot.yaml, or "
+        f"bash scripts/{FEATURE_SCRIPTS[trainer]}/few_shot.sh DATASET SHOTS BiomedCLIP"
+    )

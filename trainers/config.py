@@ -125,6 +125,8 @@ def extend_cfg(cfg: CN) -> None:
     adapter.PREC = DEFAULT_PREC
     # Residual ratio alpha of f* = alpha A(f) + (1 - alpha) f (BiomedCoOp's alpha_ca).
     adapter.ALPHA = 0.5
+    # L2-normalize f* before the text logits (CLIP-Adapter's own code); False: BiomedCoOp's code.
+    adapter.NORMALIZE = False
     # The adapter's hidden width is the feature width divided by REDUCTION.
     adapter.REDUCTION = 4
 
@@ -139,6 +141,9 @@ def extend_cfg(cfg: CN) -> None:
     # [beta, alpha]: each searched over SEARCH_STEP values from 0.1 up to SEARCH_SCALE.
     tip.SEARCH_SCALE = [50.0, 50.0]
     tip.SEARCH_STEP = [200, 200]
+    # The cache keys: the mean feature of this many augmented views of each training image (crop of
+    # area 0.5-1 and flip; BiomedCoOp's augment_epoch), or 0 for one centre-cropped view.
+    tip.AUGMENT_EPOCH = 1
 
     lp = cfg.TRAINER.LP = CN()
     # Encoder precision of LinearProbe (DEFAULT_PREC above).
@@ -157,7 +162,9 @@ def extend_cfg(cfg: CN) -> None:
     lppp.ALPHA_EVERY = 10
     # True: alpha's step uses the gradient summed over all epochs so far (the published code);
     # False: the current gradient (the paper's block-coordinate step).
-    lppp.ACCUMULATE_ALPHA_GRAD = False
+    lppp.ACCUMULATE_ALPHA_GRAD = True
+    # True: the bias starts at zero; False: PyTorch's initialisation of nn.Linear (the published code).
+    lppp.ZERO_BIAS = False
 
 
 def prompt_node(cfg: CN, name: str) -> CN:
