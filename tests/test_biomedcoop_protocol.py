@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the reference table keeps one row per line)
 """The prompt-learning baselines train as BiomedCoOp's files say, for every method x dataset x protocol.
 
 The reference is the table below, transcribed from BiomedCoOp's repository (each row names the file
@@ -22,8 +23,20 @@ DATASETS = (
     "btmri", "busi", "chmnist", "covid", "ctkidney", "dermamnist", "kneexray", "kvasir", "lungcolon",
     "octmnist", "retina",
 )  # fmt: skip
-SCRIPTS = {"CoOp": "coop", "CoCoOp": "cocoop", "KgCoOp": "kgcoop", "ProGrad": "prograd", "BiomedCoOp": "biomedcoop"}
-NODES = {"CoOp": "COOP", "CoCoOp": "COCOOP", "KgCoOp": "KGCOOP", "ProGrad": "PROGRAD", "BiomedCoOp": "BIOMEDCOOP"}
+SCRIPTS = {
+    "CoOp": "coop",
+    "CoCoOp": "cocoop",
+    "KgCoOp": "kgcoop",
+    "ProGrad": "prograd",
+    "BiomedCoOp": "biomedcoop",
+}
+NODES = {
+    "CoOp": "COOP",
+    "CoCoOp": "COCOOP",
+    "KgCoOp": "KGCOOP",
+    "ProGrad": "PROGRAD",
+    "BiomedCoOp": "BIOMEDCOOP",
+}
 
 # Every file: SGD (momentum 0.9, weight decay 5e-4: Dassl's defaults), cosine, one constant warm-up
 # epoch at 1e-5, TRANSFORMS [random_resized_crop, normalize] (no flip), PREC fp32 (extend_cfg).
@@ -87,7 +100,9 @@ PER_DATASET = [
     ("BiomedCoOp", "base2new", "retina", "configs/trainers/BiomedCoOp/base_to_novel/retina.yaml", 4, 0.0025, 50, {"SCCM_LAMBDA": 5.0, "KDSP_LAMBDA": 1.0, "TAU": 2.0}),
 ]  # fmt: skip
 ROWS = PER_DATASET + [
-    (method, protocol, dataset, *values) for (method, protocol), values in ONE_FILE.items() for dataset in DATASETS
+    (method, protocol, dataset, *values)
+    for (method, protocol), values in ONE_FILE.items()
+    for dataset in DATASETS
 ]
 
 
@@ -131,7 +146,14 @@ def test_planned_config_equals_biomedcoops(row, planned):
         "optimizer": (optim.NAME, optim.LR, optim.MOMENTUM, optim.WEIGHT_DECAY, optim.MAX_EPOCH),
         "schedule": (optim.LR_SCHEDULER, cfg.TRAINER.COMMON.LR_STEP),
         "warm-up": (optim.WARMUP_EPOCH, optim.WARMUP_TYPE, optim.WARMUP_CONS_LR),
-        "model": (cfg.TEST.FINAL_MODEL, node.PREC, node.N_CTX, node.CTX_INIT, node.CSC, node.CLASS_TOKEN_POSITION),
+        "model": (
+            cfg.TEST.FINAL_MODEL,
+            node.PREC,
+            node.N_CTX,
+            node.CTX_INIT,
+            node.CSC,
+            node.CLASS_TOKEN_POSITION,
+        ),
         "augmentation": PromptLearningTrainer.train_augmentation(type("T", (), {"cfg": cfg})()),
         **{key: node[key] for key in values},
     }

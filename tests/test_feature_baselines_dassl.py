@@ -252,3 +252,26 @@ def test_biomedcoop_method_names_select_our_trainers(data_root, tmp_path, name, 
     cfg = train_module.setup_cfg(args)
     chosen = (cfg.TRAINER.NAME, cfg.MODEL.BACKBONE.NAME)
     assert chosen == (trainer, backbone)
+
+
+@pytest.mark.parametrize("name", ["CLIP_Adapter", "TipAdapter_F"])
+def test_a_second_run_in_the_same_folder_resumes_from_its_checkpoint(data_root, tmp_path, name):
+    job = arguments(data_root, tmp_path / "out", name)
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps([job, job])], cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Resumed prompt_learner from" in done.stdout and "(epoch 2)" in done.stdout
+
+
+def test_tip_adapter_cache_keys_are_one_augmented_view_of_each_training_image(data_root, tmp_path):
+    plain = build(
+        data_root, tmp_path / "plain", "TipAdapter", opts=("TRAINER.TIP_ADAPTER.AUGMENT_EPOCH", "0")
+    )
+    centre_crops, labels = plain.features("train")
+    assert torch.equal(plain.cache_keys()[0], centre_crops)
+    keys, key_labels = build(data_root, tmp_path / "augmented", "TipAdapter").cache_keys()
+    again, _ = build(data_root, tmp_path / "again", "TipAdapter").cache_keys()
+    assert torch.equal(key_labels, labels) and torch.equal(keys, again)  # the run's seed draws the view
+    torch.testing.assert_close(keys.norm(dim=-1), torch.ones(TRAIN_IMAGES))
+    assert not torch.allclose(keys, centre_crops, atol=1e-3)
