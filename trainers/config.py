@@ -21,6 +21,9 @@ def extend_cfg(cfg: CN) -> None:
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"
     # Make a new 50/20/30 split when the dataset has no split file (results not comparable to papers).
     cfg.DATASET.CREATE_SPLIT = False
+    # The seed of the few-shot draw: -1 draws with the run's SEED (each seed its own few-shot set);
+    # 1 is BiomedCoOp's feature baselines (its main.py trains its three tasks on seed 1's draw).
+    cfg.DATASET.FEWSHOT_SEED = -1
     # Backbone weights: "" = the backbone's published weights, "none" = random weights,
     # an open_clip pretrained tag, or the path of a local weights file (offline clusters).
     cfg.MODEL.BACKBONE.PRETRAINED = ""
