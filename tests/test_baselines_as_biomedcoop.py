@@ -316,12 +316,27 @@ def test_prompt_learners_follow_biomedcoops_transforms_and_reject_others():
 
 
 @requires_dassl
+@pytest.mark.parametrize("name", ["CLIP_Adapter", "TipAdapter_F", "LPPlusPlus"])
+def test_feature_baselines_crop_an_area_of_half_to_all_and_flip_as_biomedcoops_main(name):
+    import trainers.feature_baselines as feature_baselines
+    from trainers.fast_data import Augmentation
+
+    trainer_class = getattr(feature_baselines, name)
+    augmentation = trainer_class.train_augmentation(bare_trainer(trainer_class, default_cfg()))
+    assert augmentation == Augmentation(crop=True, flip=True, scale=(0.5, 1.0))
+
+
+@requires_dassl
 def test_biomedcoops_trainer_names_resolve():
     from trainers.aliases import resolve_trainer_alias
 
     registered = {"ZeroshotCLIP", "CoOp"}.__contains__
     assert resolve_trainer_alias("ZeroshotBiomedCLIP", registered) == ("ZeroshotCLIP", "BiomedCLIP")
     assert resolve_trainer_alias("ZeroshotCLIP", registered) == ("ZeroshotCLIP", None)
+    import train
+
+    cfg = train.setup_cfg(train.parse_args(["--trainer", "ZeroshotBiomedCLIP"]))
+    assert (cfg.TRAINER.NAME, cfg.MODEL.BACKBONE.NAME) == ("ZeroshotCLIP", "BiomedCLIP")
 
 
 @requires_dassl
