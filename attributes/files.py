@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from attributes.visibility import visibility_issue
 from datasets.catalog import CATALOG
 
 KINDS = ("des", "dist", "confuse")
@@ -263,6 +264,9 @@ def check_attributes(
             wrong_way = direction_issue(text, classname, dataset_classes) if kind == "confuse" else None
             if wrong_way:
                 add(classname, "direction", f"confusion-aware sentence {wrong_way}: {text!r}")
+            invisible = visibility_issue(text)
+            if invisible:
+                add(classname, "invisible", f"sentence {invisible}: {text!r}")
             if text in seen:
                 add(classname, "duplicate", f"duplicate sentence: {text!r}")
             seen.add(text)
@@ -293,7 +297,7 @@ def load_attributes(
     problems = check_attributes(
         data, classnames, dataset=key, kind=kind, file=path, also_known=dataset_classes
     )
-    warned = {"direction", *(PUBLISHED_TOLERATED if as_published else ())}
+    warned = {"direction", "invisible", *(PUBLISHED_TOLERATED if as_published else ())}
     wrong_way = [p for p in problems if p.issue in warned]
     problems = [p for p in problems if p.issue not in warned]
     if problems:
