@@ -4,26 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from trainers.methods import ALIASES, BY_NAME, METHODS
+
 # Model suffix -> MODEL.BACKBONE.NAME to set (None: keep the configured CLIP backbone, as BiomedCoOp does).
 MODEL_SUFFIXES: dict[str, str | None] = {"BiomedCLIP": "BiomedCLIP", "CLIP": None}
 UNSUPPORTED_MODELS = ("PubMedCLIP", "PMCCLIP")
-# BiomedCoOp's method names that differ from our trainers' (its TIPAdapter config fine-tunes: Tip-Adapter-F).
-METHOD_NAMES = {
-    "ClipAdapter": "CLIP_Adapter",
-    "TIPAdapter": "TipAdapter_F",
-    "LinearProbe_P2": "LPPlusPlus",
-    "LP++": "LPPlusPlus",
-}
 # BiomedCoOp's zero-shot trainers are Zeroshot<Model> (no underscore): ZeroshotBiomedCLIP, ZeroshotCLIP.
 ZERO_SHOT_PREFIX, ZERO_SHOT_TRAINER = "Zeroshot", "ZeroshotCLIP"
-# Our feature baselines' script folders (scripts/<folder>/few_shot.sh).
-FEATURE_SCRIPTS = {
-    "CLIP_Adapter": "clip_adapter",
-    "TipAdapter": "tip_adapter",
-    "TipAdapter_F": "tip_adapter_f",
-    "LinearProbe": "linear_probe",
-    "LPPlusPlus": "lp_plus_plus",
-}
 
 
 def resolve_trainer_alias(name: str, is_trainer: Callable[[str], bool]) -> tuple[str, str | None]:
@@ -34,13 +21,13 @@ def resolve_trainer_alias(name: str, is_trainer: Callable[[str], bool]) -> tuple
     """
     if is_trainer(name):
         return name, None
-    if name in METHOD_NAMES:
-        return METHOD_NAMES[name], None
+    if name in ALIASES:
+        return ALIASES[name], None
     model = name.removeprefix(ZERO_SHOT_PREFIX)
     if model != name and model in MODEL_SUFFIXES and is_trainer(ZERO_SHOT_TRAINER):
         return ZERO_SHOT_TRAINER, MODEL_SUFFIXES[model]
     method, _, model = name.rpartition("_")
-    method = METHOD_NAMES.get(method, method)
+    method = ALIASES.get(method, method)
     if not method or not is_trainer(method):
         return name, None
     if model in MODEL_SUFFIXES:
@@ -62,15 +49,15 @@ def feature_file_error(mapping: object, path: str) -> str | None:
     if not isinstance(mapping, dict) or "root_path" not in mapping:
         return None
     method = str(mapping.get("method", ""))
-    trainer = METHOD_NAMES.get(method, method)
-    if trainer not in FEATURE_SCRIPTS:
+    trainer = ALIASES.get(method, method)
+    if trainer not in BY_NAME or BY_NAME[trainer].family != "feature":
+        ours = ", ".join(m.name for m in METHODS if m.family == "feature")
         return (
             f"{path} is one of BiomedCoOp's feature-baseline files (for its main.py), not a Dassl config: "
-            f"use one of our trainers {', '.join(FEATURE_SCRIPTS)} with its configs/trainers/<trainer>/"
-            "few_shot.yaml"
+            f"use one of our trainers {ours} with its configs/trainers/<trainer>/few_shot.yaml"
         )
     return (
         f"{path} is BiomedCoOp's {method} file (for its main.py), not a Dassl config: use --trainer "
         f"{trainer} --config-file configs/trainers/{trainer}/few_shot.yaml, or "
-        f"bash scripts/{FEATURE_SCRIPTS[trainer]}/few_shot.sh DATASET SHOTS BiomedCLIP"
+        f"bash scripts/{BY_NAME[trainer].script}/few_shot.sh DATASET SHOTS BiomedCLIP"
     )
