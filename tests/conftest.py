@@ -108,3 +108,33 @@ def run_train_py(*args: str) -> None:
         [sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def train_args(
+    data_root: str,
+    out: Path | str,
+    trainer: str,
+    *opts: str,
+    dataset: str = "btmri",
+    config: str = "few_shot",
+) -> list[str]:
+    """train.py's arguments for a quick run of ``trainer`` on the tiny backbone: seed 1, no workers, and
+    its ``configs/trainers/<trainer>/<config>.yaml``; ``opts`` are KEY VALUE overrides, last."""
+    return [
+        "--root", str(data_root), "--seed", "1", "--output-dir", str(out), "--trainer", trainer,
+        "--dataset-config-file", f"configs/datasets/{dataset}.yaml",
+        "--config-file", f"configs/trainers/{trainer}/{config}.yaml",
+        "MODEL.BACKBONE.NAME", TINY_BACKBONE, "DATALOADER.NUM_WORKERS", "0", *opts,
+    ]  # fmt: skip
+
+
+def build_trainer_from(args: Sequence[str]):
+    """The Dassl trainer that train.py builds from ``args`` (seeded as train.py seeds it)."""
+    from dassl.engine import build_trainer
+    from dassl.utils import set_random_seed
+
+    import train as train_module
+
+    cfg = train_module.setup_cfg(train_module.parse_args(list(args)))
+    set_random_seed(cfg.SEED)
+    return build_trainer(cfg)

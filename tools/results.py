@@ -40,6 +40,7 @@ import numpy as np
 from datasets.catalog import CATALOG
 from tools.parse_test_res import SEED_FOLDER, harmonic_mean, newest_log
 from trainers.methods import GROUPS, methods_of
+from trainers.run_files import METRICS_FILE
 
 # The 11 benchmark datasets in the benchmark's order, as config names, with their table headers.
 DATASETS = tuple(CATALOG)
@@ -170,7 +171,7 @@ def read_run(folder: str | Path) -> Run | None:
     run = parse_run_path(folder)
     if run is None:
         return None
-    metrics_file, log = run.path / "metrics.json", newest_log(run.path)
+    metrics_file, log = run.path / METRICS_FILE, newest_log(run.path)
     if metrics_file.is_file():
         try:
             metrics = json.loads(metrics_file.read_text(encoding="utf-8"))

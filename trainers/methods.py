@@ -72,7 +72,15 @@ def _feature(
 
 
 METHODS: tuple[Method, ...] = (
-    _zero_shot("ZeroshotCLIP", "zeroshot"),
+    Method(
+        "ZeroshotCLIP",
+        "feature",
+        "trainers.zeroshot_clip",
+        "ZEROSHOTCLIP",
+        "zeroshot",
+        (ZERO_SHOT,),
+        GROUPS[0],
+    ),
     _zero_shot("AttrVR_ZS", "attrvr_zs"),
     _zero_shot("BioMedVR_ZS", "biomedvr_zs"),
     _feature("LinearProbe", "LP", "linear_probe"),
