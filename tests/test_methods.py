@@ -139,3 +139,15 @@ def test_no_trainer_class_is_longer_than_about_200_lines():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ClassDef):
                 assert node.end_lineno - node.lineno < 230, f"{path.name}: {node.name}"
+
+
+@requires_dassl
+def test_no_trainer_inherits_along_a_diamond():
+    from dassl.engine import TRAINER_REGISTRY
+
+    methods.import_trainers()
+    for row in METHODS:
+        for klass in TRAINER_REGISTRY.get(row.name).__mro__:
+            ancestors = [set(base.__mro__) - {object} for base in klass.__bases__]
+            shared = set.intersection(*ancestors) if len(ancestors) > 1 else set()
+            assert not shared, f"{klass.__name__}'s bases share {sorted(c.__name__ for c in shared)}"

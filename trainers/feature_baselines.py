@@ -144,8 +144,11 @@ def check_tip_cfg(tip: CfgNode) -> None:
             raise ValueError(f"TRAINER.TIP_ADAPTER.SEARCH_SCALE/SEARCH_STEP of {name}: {error}") from None
 
 
-class CacheTrainer(FeatureTrainer):
-    """Tip-Adapter's cache: keys from the plain training features, values their one-hot labels."""
+class TipCache:
+    """Tip-Adapter's cache: keys from the plain training features, values their one-hot labels.
+
+    Mixed into a feature trainer (fitted for TipAdapter, trained for TipAdapter_F), ahead of it.
+    """
 
     cfg_node = "TIP_ADAPTER"
     trainable_keys = False
@@ -208,7 +211,7 @@ def search_summary(result: SearchResult | None, head: CacheHead) -> dict:
 
 
 @TRAINER_REGISTRY.register()
-class TipAdapter(CacheTrainer, FittedFeatureTrainer):
+class TipAdapter(TipCache, FittedFeatureTrainer):
     """Training-free Tip-Adapter (Zhang et al. 2022): cache of the training features, alpha/beta on val."""
 
     def fit(self) -> dict:
@@ -217,7 +220,7 @@ class TipAdapter(CacheTrainer, FittedFeatureTrainer):
 
 
 @TRAINER_REGISTRY.register()
-class TipAdapter_F(CacheTrainer):
+class TipAdapter_F(TipCache, FeatureTrainer):
     """Tip-Adapter-F: the cache keys train (AdamW, cross-entropy); alpha and beta are searched after."""
 
     trainable_keys = True
