@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import build_trainer_from, requires_dassl, train_args
-from tools.synthetic_data import make_dataset
+from tests.conftest import build_trainer_from, crash_after_first_epoch, requires_dassl, train_args
 from trainers.methods import FEW_SHOT, METHODS
 
 pytestmark = requires_dassl
@@ -22,17 +21,6 @@ QUICK = (
     "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "2", "TRAIN.CHECKPOINT_FREQ", "1",
     "TRAINER.BIOMEDVR.NUM_ATTR", "3", "TRAINER.TIP_ADAPTER.SEARCH_STEP", "[5, 5]",
 )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("data")
-    make_dataset(str(root), "BTMRI", counts=(2, 1, 2), size=(24, 24))
-    return str(root)
-
-
-class Crash(Exception):
-    pass
 
 
 def build(data_root: str, out: Path, method: str):
@@ -52,16 +40,7 @@ def test_the_list_holds_every_trainer_that_trains():
 def test_a_crashed_run_resumes_after_its_last_checkpoint(data_root, tmp_path, method):
     whole = build(data_root, tmp_path / "whole", method)
     whole.train()
-    crashed = build(data_root, tmp_path / "run", method)
-    finish = crashed.after_epoch
-
-    def after_epoch():
-        finish()
-        raise Crash
-
-    crashed.after_epoch = after_epoch
-    with pytest.raises(Crash):
-        crashed.train()
+    crash_after_first_epoch(build(data_root, tmp_path / "run", method))
     resumed = build(data_root, tmp_path / "run", method)
     resumed.train()
     assert resumed.start_epoch == 1
