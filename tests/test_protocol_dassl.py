@@ -24,6 +24,8 @@ CLASSES = DATASETS["dermamnist"].classnames
 def build(data_root: str, out: Path, config: str = "few_shot", *overrides: str):
     opts = ("DATASET.NUM_SHOTS", "16", "OPTIM.MAX_EPOCH", "2", "TRAINER.BIOMEDVR.NUM_ATTR", "3")
     opts += ("TRAIN.CHECKPOINT_FREQ", "1", *overrides)
+    if config == "reference_code":  # the protocol does not depend on the preset's downloaded files
+        opts += ("TRAINER.BIOMEDVR.ATTRIBUTE_SET", "curated")
     return build_trainer_from(
         train_args(data_root, out, "BioMedVR", *opts, dataset="dermamnist", config=config)
     )

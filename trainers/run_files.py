@@ -22,6 +22,7 @@ METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.jsonl"
 EMBEDDINGS_FILE = "embeddings.npz"
 FIT_FILE = "fit.json"
+CHOSEN_ATTRIBUTES_FILE = "attributes_used.json"
 
 
 def _experiment_config(cfg: CfgNode) -> CfgNode:
@@ -78,6 +79,21 @@ def record_for_seed(source_dir: str, target_dir: str, seed: int | str) -> None:
         payload = json.load(file)
     target = os.path.join(target_dir, METRICS_FILE)
     write_json(target, payload | {"seed": int(seed), "evaluated_as_seed": payload["seed"]})
+
+
+def write_chosen_attributes(
+    output_dir: str, cfg: CfgNode, chosen: dict[str, list[list[str]]], classnames: list[str]
+) -> None:
+    """The sentences each class of the run uses, per kind, in the order drawn (repeats kept)."""
+    vr = cfg.TRAINER.BIOMEDVR
+    payload = {
+        "attribute_set": vr.ATTRIBUTE_SET,
+        "sampling": vr.ATTRIBUTE_SAMPLING,
+        "num_attr": vr.NUM_ATTR,
+        "seed": cfg.SEED,
+        "kinds": {kind: dict(zip(classnames, texts, strict=True)) for kind, texts in chosen.items()},
+    }
+    write_json(os.path.join(output_dir, CHOSEN_ATTRIBUTES_FILE), payload)
 
 
 def append_history(path: str, record: dict) -> None:
