@@ -20,11 +20,14 @@ from dassl.engine import TRAINER_REGISTRY
 from torch import nn
 from yacs.config import CfgNode
 
+from datasets.catalog import prompt_templates
 from trainers.attribute_bank import ATTRIBUTE_SAMPLINGS, AttributeBank, load_attribute_bank, prompt_bank
 from trainers.frozen_clip import FrozenCLIPTrainer
 from trainers.losses import CS_FORMS, biomedvr_loss
 from trainers.mope import MixtureOfPromptExperts, PromptExperts, Scores, gate_weights
 from trainers.reprogram import BorderPrompt, InputPrompt, NoPrompt, PaddingPrompt
+
+MISSING_CONFUSE = ("error", "zero")
 
 
 class VisualPromptTrainer(FrozenCLIPTrainer):
@@ -49,6 +52,11 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
             raise ValueError(f"TRAINER.BIOMEDVR.TOPK must be at least 1, got {vr.TOPK}")
         if vr.NUM_ATTR < 1:
             raise ValueError(f"TRAINER.BIOMEDVR.NUM_ATTR must be at least 1, got {vr.NUM_ATTR}")
+        if vr.MISSING_CONFUSE not in MISSING_CONFUSE:
+            raise ValueError(
+                f"TRAINER.BIOMEDVR.MISSING_CONFUSE must be one of {MISSING_CONFUSE}, "
+                f"got {vr.MISSING_CONFUSE!r}"
+            )
         if vr.CS_FORM not in CS_FORMS:
             raise ValueError(f"TRAINER.BIOMEDVR.CS_FORM must be one of {CS_FORMS}, got {vr.CS_FORM!r}")
         if vr.ATTRIBUTE_SAMPLING not in ATTRIBUTE_SAMPLINGS:
@@ -86,7 +94,11 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
         )
 
     def template_bank(self, classnames: list[str]) -> AttributeBank:
-        return prompt_bank(list(self.cfg.TRAINER.COMMON.TEMPLATES), classnames, self.backbone.encode_text)
+        return prompt_bank(
+            prompt_templates(self.cfg.DATASET.NAME, self.cfg.TRAINER.COMMON.TEMPLATES),
+            classnames,
+            self.backbone.encode_text,
+        )
 
     def padding_prompt(self, num_experts: int) -> PaddingPrompt:
         backbone = self.backbone
@@ -136,7 +148,7 @@ class BioMedVR(VisualPromptTrainer):
     def build_banks(self, classnames):
         positive = [self.attribute_bank("des", classnames), self.attribute_bank("dist", classnames)]
         use_negative = self.cfg.TRAINER.BIOMEDVR.USE_CONFUSION_ATTRIBUTES
-        return positive, self.attribute_bank("confuse", classnames) if use_negative else None
+        return positive, self.confusion_bank(classnames) if use_negative else None
 
     def compute_loss(self, scores: Scores, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
         vr = self.cfg.TRAINER.BIOMEDVR
@@ -216,7 +228,7 @@ class BioMedVR_ZS(ZeroShotTrainer):
 
     def build_banks(self, classnames):
         positive = [self.attribute_bank("des", classnames), self.attribute_bank("dist", classnames)]
-        return positive, self.attribute_bank("confuse", classnames)
+        return positive, self.confusion_bank(classnames)
 
     @property
     def negative_weight(self) -> float:
