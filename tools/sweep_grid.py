@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from datasets.catalog import DOMAINS, find_dataset
 from tools.run_status import output_dir_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -139,6 +140,11 @@ def dataset_names() -> list[str]:
     return sorted(path.stem for path in (REPO / "configs" / "datasets").glob("*.yaml"))
 
 
+def in_domain_of(names: Sequence[str], domain: str) -> list[str]:
+    """The config names among ``names`` whose catalog entry is of ``domain`` (biomedical, natural)."""
+    return [name for name in names if find_dataset(name).domain == domain]
+
+
 def _check(grid: Grid) -> tuple[dict[str, Path], list[str]]:
     if grid.protocol not in PROTOCOLS:
         raise GridError(f"protocol {grid.protocol!r}: use one of {PROTOCOLS}")
@@ -148,9 +154,12 @@ def _check(grid: Grid) -> tuple[dict[str, Path], list[str]]:
         raise GridError(f"unknown methods {unknown}; known: {', '.join(scripts)}")
     names = dataset_names()
     datasets = names if "all" in grid.datasets else list(grid.datasets)
+    datasets = [name for d in datasets for name in (in_domain_of(names, d) if d in DOMAINS else [d])]
     unknown = [d for d in datasets if d not in names]
     if unknown:
-        raise GridError(f"unknown datasets {unknown}; known: {', '.join(names)} (or all)")
+        raise GridError(
+            f"unknown datasets {unknown}; known: {', '.join(names)} (or all, {', '.join(DOMAINS)})"
+        )
     if grid.protocol == "base2new":
         lacking = [m for m in grid.methods if not (scripts[m] / "base2new.sh").is_file()]
         if lacking:
