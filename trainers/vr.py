@@ -20,6 +20,7 @@ from dassl.engine import TRAINER_REGISTRY
 from torch import nn
 from yacs.config import CfgNode
 
+from attributes.files import has_attribute_file
 from datasets.catalog import prompt_templates
 from trainers.attribute_bank import ATTRIBUTE_SAMPLINGS, AttributeBank, load_attribute_bank, prompt_bank
 from trainers.frozen_clip import FrozenCLIPTrainer
@@ -94,11 +95,20 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
         )
 
     def template_bank(self, classnames: list[str]) -> AttributeBank:
-        return prompt_bank(
-            prompt_templates(self.cfg.DATASET.NAME, self.cfg.TRAINER.COMMON.TEMPLATES),
-            classnames,
-            self.backbone.encode_text,
-        )
+        templates = prompt_templates(self.cfg.DATASET.NAME, self.cfg.TRAINER.COMMON.TEMPLATES)
+        return prompt_bank(templates, classnames, self.backbone.encode_text)
+
+    def confusion_bank(self, classnames: list[str]) -> AttributeBank | None:
+        """The confusion-aware bank; None (s- = 0) when the set has none and MISSING_CONFUSE is "zero"."""
+        vr, dataset = self.cfg.TRAINER.BIOMEDVR, self.cfg.DATASET.NAME
+        if vr.MISSING_CONFUSE == "zero" and not has_attribute_file(vr.ATTRIBUTE_SET, dataset, "confuse"):
+            print(
+                f"No confusion-aware attributes for {dataset} in the set {vr.ATTRIBUTE_SET!r}: running "
+                "without the negative pathway (s- = 0), as the published code does "
+                "(TRAINER.BIOMEDVR.MISSING_CONFUSE)"
+            )
+            return None
+        return self.attribute_bank("confuse", classnames)
 
     def padding_prompt(self, num_experts: int) -> PaddingPrompt:
         backbone = self.backbone
