@@ -1,9 +1,11 @@
 """Command line validator of an attribute set: `python -m attributes.check`.
 
 Besides the format checks, confusion-aware sentences go through the direction check
-(`attributes.files.direction_issue`, column "dir"). The class lists are the catalog's, for every domain.
-A missing file is a problem for the datasets of `REQUIRED_DOMAINS`; files of the other datasets are
-checked when present and listed as "absent" otherwise (the natural-image sets are being written).
+(`attributes.files.direction_issue`, column "dir"), and every sentence through the visibility check
+(`attributes.visibility`, column "vis"; `--guide` prints what each dataset's images show). The class
+lists are the catalog's, for every domain. A missing file is a problem for the datasets of
+`REQUIRED_DOMAINS`; files of the other datasets are checked when present and listed as "absent"
+otherwise (the natural-image sets are being written).
 """
 
 from __future__ import annotations
@@ -28,14 +30,15 @@ from attributes.files import (
     read_attribute_file,
     resolve_set_dir,
 )
+from attributes.visibility import visibility_note
 from datasets.catalog import BIOMEDICAL
 
 # Domains whose datasets must have every attribute file. Once the curated sets of all seven
 # natural-image datasets exist, this becomes datasets.catalog.DOMAINS.
 REQUIRED_DOMAINS = (BIOMEDICAL,)
 
-COLUMNS = ("dataset", "kind", "classes", "min", "median", "long", "short", "dup", "dir", "unknown")
-WIDTHS = (15, 8, 8, 5, 7, 5, 6, 4, 4, 7)
+COLUMNS = ("dataset", "kind", "classes", "min", "median", "long", "short", "dup", "dir", "vis", "unknown")
+WIDTHS = (15, 8, 8, 5, 7, 5, 6, 4, 4, 4, 7)
 
 
 def parse_min_counts(text: str) -> dict[str, int]:
@@ -66,9 +69,9 @@ def check_file(set_dir: Path, dataset: str, kind: str, min_count: int) -> tuple[
         data = read_attribute_file(path)
     except AttributeSetError as err:  # missing or unreadable file
         if not path.is_file() and DATASETS[dataset].domain not in REQUIRED_DOMAINS:
-            return _row((dataset, kind, "absent", *"-" * 7)), []
+            return _row((dataset, kind, "absent", *"-" * 8)), []
         problem = Problem(dataset, kind, None, path, str(err), "unreadable")
-        return _row((dataset, kind, f"0/{expected}", *"-" * 7)), [problem]
+        return _row((dataset, kind, f"0/{expected}", *"-" * 8)), [problem]
     problems = check_attributes(data, classnames, dataset=dataset, kind=kind, file=path, min_count=min_count)
     counts = [len(data[keys[0]]) for keys in match_keys(data, classnames).values() if keys]
     issues = Counter(p.issue for p in problems)
@@ -82,6 +85,7 @@ def check_file(set_dir: Path, dataset: str, kind: str, min_count: int) -> tuple[
         issues["short"],
         issues["duplicate"],
         issues["direction"],
+        issues["invisible"],
         issues["unknown_key"],
     )
     return _row(row), problems
@@ -98,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         action="extend",
         help=f"datasets to check (default: all of {', '.join(DATASETS)})",
+    )
+    parser.add_argument(
+        "--guide",
+        action="store_true",
+        help="print what each dataset's images show at the model's input size, the standard sentences "
+        "are held to (column vis), and exit",
     )
     parser.add_argument(
         "--min-count",
@@ -122,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown dataset(s) {unknown}; known: {', '.join(DATASETS)}", file=sys.stderr)
         return 2
+    if args.guide:
+        for dataset in datasets:
+            print(f"{dataset}: {visibility_note(dataset)}")
+        return 0
     curated = set_dir.resolve() == (SETS_ROOT / "curated").resolve()
 
     def min_counts(dataset: str) -> dict[str, int]:
@@ -141,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not problems:
         print("no problems found")
         return 0
-    print(f"\n{len(problems)} problem(s):")
+    print(f"\n{len(problems)} problem(s) (what the images can show: python -m attributes.check --guide):")
     for problem in problems:
         print(f"- {problem}")
     return 1

@@ -43,6 +43,7 @@ import numpy as np
 
 from datasets.catalog import CATALOG, NATURAL, in_domain
 from tools.parse_test_res import SEED_FOLDER, harmonic_mean, newest_log
+from trainers.methods import GROUPS, methods_of
 
 # The benchmark datasets in the catalog's order, as config names, with their table headers.
 DATASETS = tuple(CATALOG)
@@ -50,14 +51,8 @@ NATURAL_DATASETS = tuple(entry.config_name for entry in in_domain(NATURAL))
 # Table 3's rows in the paper's order, with the paper's names where they differ from the trainer's.
 TABLE3_ROWS = {"few-shot": ("AR", "VP", "AttrVR", "BioMedVR"), "zero-shot": ("ZeroshotCLIP", "BioMedVR_ZS")}
 TABLE3_LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", "BioMedVR_ZS": "BioMedVR (ZS)"}
-# The paper's groups of rows, in its order; methods of no group follow alphabetically.
-METHOD_GROUPS = {
-    "zero-shot": ("ZeroshotCLIP", "AttrVR_ZS", "BioMedVR_ZS"),
-    # BiomedCoOp's benchmark rows, in its order (not in the paper's Table 1).
-    "linear probes and adapters": ("LinearProbe", "LPPlusPlus", "CLIP_Adapter", "TipAdapter", "TipAdapter_F"),
-    "prompt learning": ("CoOp", "CoCoOp", "KgCoOp", "ProGrad", "BiomedCoOp"),
-    "visual reprogramming": ("VP", "AR", "AttrVR", "BioMedVR"),
-}
+# The paper's groups of rows, in its order (the method table's); methods of no group follow alphabetically.
+METHOD_GROUPS = {group: methods_of(group) for group in GROUPS}
 METHOD_ORDER = tuple(method for group in METHOD_GROUPS.values() for method in group)
 FEW_SHOT, BASE, NEW = "few_shot", "train_base", "test_new"
 AVG = "avg"

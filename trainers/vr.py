@@ -20,13 +20,23 @@ from dassl.engine import TRAINER_REGISTRY
 from torch import nn
 from yacs.config import CfgNode
 
+from attributes.fetch import ensure_fetched
 from attributes.files import has_attribute_file
 from datasets.catalog import prompt_templates
-from trainers.attribute_bank import ATTRIBUTE_SAMPLINGS, AttributeBank, load_attribute_bank, prompt_bank
+from datasets.layout import fewshot_pools
+from datasets.splits import Item
+from trainers.attribute_bank import (
+    ATTRIBUTE_SAMPLINGS,
+    AttributeBank,
+    build_bank,
+    choose_attributes,
+    prompt_bank,
+)
 from trainers.frozen_clip import FrozenCLIPTrainer
 from trainers.losses import CS_FORMS, biomedvr_loss
 from trainers.mope import MixtureOfPromptExperts, PromptExperts, Scores, gate_weights
 from trainers.reprogram import BorderPrompt, InputPrompt, NoPrompt, PaddingPrompt
+from trainers.run_files import write_chosen_attributes
 
 MISSING_CONFUSE = ("error", "zero")
 
@@ -81,34 +91,48 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
         if not self.uses_frame:
             super().check_image_size()
 
-    def attribute_bank(self, kind: str, classnames: list[str]) -> AttributeBank:
-        vr = self.cfg.TRAINER.BIOMEDVR
-        return load_attribute_bank(
+    def attribute_banks(self, kinds: list[str], classnames: list[str]) -> dict[str, AttributeBank]:
+        """Each kind's chosen sentences, embedded; the sentences are written to the run folder."""
+        vr, cfg = self.cfg.TRAINER.BIOMEDVR, self.cfg
+        chosen = choose_attributes(
             vr.ATTRIBUTE_SET,
-            self.cfg.DATASET.NAME,
-            kind,
+            cfg.DATASET.NAME,
+            kinds,
             classnames,
-            self.backbone.encode_text,
             vr.NUM_ATTR,
             vr.ATTRIBUTE_SAMPLING,
-            self.cfg.SEED,
+            cfg.SEED,
+            self.reference_picks(),
         )
+        write_chosen_attributes(self.output_dir, cfg, chosen, classnames)
+        return {kind: build_bank(texts, self.backbone.encode_text) for kind, texts in chosen.items()}
+
+    def reference_picks(self) -> list[tuple[list[Item], int]]:
+        """The few-shot draws the published run made before its sentence draw (when it drew them)."""
+        vr, dataset = self.cfg.TRAINER.BIOMEDVR, self.cfg.DATASET
+        drawn = vr.ATTRIBUTE_SAMPLING == "reference" and vr.REFERENCE_PICKS_DRAWN and dataset.NUM_SHOTS >= 1
+        return fewshot_pools(dataset.ROOT, dataset.NAME, dataset.NUM_SHOTS) if drawn else []
 
     def template_bank(self, classnames: list[str]) -> AttributeBank:
         templates = prompt_templates(self.cfg.DATASET.NAME, self.cfg.TRAINER.COMMON.TEMPLATES)
         return prompt_bank(templates, classnames, self.backbone.encode_text)
 
-    def confusion_bank(self, classnames: list[str]) -> AttributeBank | None:
-        """The confusion-aware bank; None (s- = 0) when the set has none and MISSING_CONFUSE is "zero"."""
+    def attribute_kinds(self, use_negative: bool) -> list[str]:
+        """des and dist, and confuse when used; none (s- = 0) when the set has no confusion-aware file of
+        the dataset and MISSING_CONFUSE is "zero", as the published code runs."""
         vr, dataset = self.cfg.TRAINER.BIOMEDVR, self.cfg.DATASET.NAME
-        if vr.MISSING_CONFUSE == "zero" and not has_attribute_file(vr.ATTRIBUTE_SET, dataset, "confuse"):
-            print(
-                f"No confusion-aware attributes for {dataset} in the set {vr.ATTRIBUTE_SET!r}: running "
-                "without the negative pathway (s- = 0), as the published code does "
-                "(TRAINER.BIOMEDVR.MISSING_CONFUSE)"
-            )
-            return None
-        return self.attribute_bank("confuse", classnames)
+        if not use_negative:
+            return ["des", "dist"]
+        if vr.MISSING_CONFUSE == "zero":
+            ensure_fetched(vr.ATTRIBUTE_SET, dataset, ["confuse"])
+            if not has_attribute_file(vr.ATTRIBUTE_SET, dataset, "confuse"):
+                print(
+                    f"No confusion-aware attributes for {dataset} in the set {vr.ATTRIBUTE_SET!r}: running "
+                    "without the negative pathway (s- = 0), as the published code does "
+                    "(TRAINER.BIOMEDVR.MISSING_CONFUSE)"
+                )
+                return ["des", "dist"]
+        return ["des", "dist", "confuse"]
 
     def padding_prompt(self, num_experts: int) -> PaddingPrompt:
         backbone = self.backbone
@@ -156,9 +180,9 @@ class BioMedVR(VisualPromptTrainer):
         return self.padding_prompt(2 if self.gated else 1)
 
     def build_banks(self, classnames):
-        positive = [self.attribute_bank("des", classnames), self.attribute_bank("dist", classnames)]
         use_negative = self.cfg.TRAINER.BIOMEDVR.USE_CONFUSION_ATTRIBUTES
-        return positive, self.confusion_bank(classnames) if use_negative else None
+        banks = self.attribute_banks(self.attribute_kinds(use_negative), classnames)
+        return [banks["des"], banks["dist"]], banks.get("confuse")
 
     def compute_loss(self, scores: Scores, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
         vr = self.cfg.TRAINER.BIOMEDVR
@@ -175,7 +199,8 @@ class AttrVR(VisualPromptTrainer):
         return self.padding_prompt(1)
 
     def build_banks(self, classnames):
-        return [self.attribute_bank("des", classnames), self.attribute_bank("dist", classnames)], None
+        banks = self.attribute_banks(["des", "dist"], classnames)
+        return [banks["des"], banks["dist"]], None
 
 
 @TRAINER_REGISTRY.register()
@@ -229,7 +254,8 @@ class AttrVR_ZS(ZeroShotTrainer):
     """Zero-shot attribute scores: s+ alone."""
 
     def build_banks(self, classnames):
-        return [self.attribute_bank("des", classnames), self.attribute_bank("dist", classnames)], None
+        banks = self.attribute_banks(["des", "dist"], classnames)
+        return [banks["des"], banks["dist"]], None
 
 
 @TRAINER_REGISTRY.register()
@@ -237,8 +263,8 @@ class BioMedVR_ZS(ZeroShotTrainer):
     """Zero-shot BioMedVR: s+ - lambda * s- with lambda = TRAINER.BIOMEDVR.ZS_LAMBDA."""
 
     def build_banks(self, classnames):
-        positive = [self.attribute_bank("des", classnames), self.attribute_bank("dist", classnames)]
-        return positive, self.confusion_bank(classnames)
+        banks = self.attribute_banks(self.attribute_kinds(True), classnames)
+        return [banks["des"], banks["dist"]], banks.get("confuse")
 
     @property
     def negative_weight(self) -> float:
