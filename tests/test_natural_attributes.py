@@ -80,7 +80,7 @@ def test_present_natural_files_are_checked_against_the_catalogs_classes(curated,
     (curated / "eurosat_des.json").write_text(json.dumps(data))
     assert run_check(curated, "eurosat") == 1
     out = capsys.readouterr().out
-    assert "\n1 problem(s):" in out and "unknown key 'Glacier'" in out  # Sea_or_Lake matched its class
+    assert "\n1 problem(s)" in out and "unknown key 'Glacier'" in out  # Sea_or_Lake matched its class
 
 
 def test_a_confuse_sentence_naming_only_its_own_class_fails_the_direction_check(curated, capsys):

@@ -401,10 +401,10 @@ def table3(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16
 
 
 def shots_table(runs: Sequence[Run], backbone: str | None = "vit_b16", dataset: str | None = None) -> Table:
-    """Methods by shots value: the Avg. over datasets (or one dataset's cell) at every shots value present."""
-    groups = {
-        key: cell for key, cell in group_cells(runs, FEW_SHOT, backbone).items() if dataset in (None, key[1])
-    }
+    """Methods by shots value: the Avg. over the biomedical datasets (or one dataset's cell) at every shots
+    value present."""
+    wanted = (lambda name: name == dataset) if dataset else (lambda name: name not in NATURAL_DATASETS)
+    groups = {key: cell for key, cell in group_cells(runs, FEW_SHOT, backbone).items() if wanted(key[1])}
     shots_values = sorted({k for _, _, k in groups})
     methods = method_order(method for method, _, _ in groups)
     cells: dict[tuple[str, str], Entry] = {}
@@ -421,7 +421,7 @@ def shots_table(runs: Sequence[Run], backbone: str | None = "vit_b16", dataset: 
             cells[method, str(k)] = Entry(method.method, method.backbone, dataset or AVG, k, average)
             if missing:
                 lacking[f"{method} at {k} shots"] = [dataset_label(d) for d in missing]
-    scope = dataset_label(dataset) if dataset else "mean over datasets"
+    scope = dataset_label(dataset) if dataset else "mean over the biomedical datasets"
     title = f"Accuracy (%) vs shots with {backbone_scope(backbone)} ({scope}), ± std over seeds"
     headers = [f"{k} shot" if k == 1 else f"{k} shots" for k in shots_values]
     return Table(
