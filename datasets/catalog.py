@@ -322,7 +322,7 @@ CATALOG: dict[str, DatasetEntry] = {
             template="a photo of {}, a type of food.",
             sizes=(50500, 20200, 30300),
             source="https://data.vision.ee.ethz.ch/cvl/datasets_extra/food-101/",
-            licence="research use; images under Foodspotting's terms (license_agreement.txt)",
+            licence="scientific fair use; beyond it, Foodspotting's terms of use (license_agreement.txt)",
             downloads=(
                 Download(
                     "food-101.tar.gz", "images", url="http://data.vision.ee.ethz.ch/cvl/food-101.tar.gz"
