@@ -11,7 +11,8 @@ import pytest
 
 from attributes import check
 from attributes.fetch import main as fetch_main
-from datasets.catalog import CATALOG
+from attributes.files import SETS_ROOT, load_attributes
+from datasets.catalog import CATALOG, NATURAL, in_domain
 from tests.conftest import local_http_server
 
 KINDS = ("des", "dist", "confuse")
@@ -142,3 +143,22 @@ def test_fetch_published_still_fails_on_a_missing_biomedical_confuse_file(tmp_pa
     with local_http_server(serve(files, [])) as url:
         assert fetch_main(["published", "--root", str(tmp_path), "--base-url", url, "--dataset", "busi"]) == 1
     assert "busi_confuse.json: HTTP 404" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", [entry.config_name for entry in in_domain(NATURAL)])
+def test_curated_natural_sets_load_for_every_class_and_share_no_sentence(dataset):
+    """Checked when a dataset's curated files exist (they are being written dataset by dataset)."""
+    folder = SETS_ROOT / "curated"
+    if not all((folder / f"{dataset}_{kind}.json").is_file() for kind in KINDS):
+        pytest.skip(f"the curated {dataset} files are not written yet")
+    classnames = CATALOG[dataset].classnames
+    owners: dict[str, set[str]] = {}
+    for kind in KINDS:
+        by_class = load_attributes("curated", dataset, kind, classnames)
+        assert list(by_class) == list(classnames)
+        assert min(len(sentences) for sentences in by_class.values()) >= CATALOG[dataset].min_sentences[kind]
+        for classname, sentences in by_class.items():
+            for sentence in sentences:
+                owners.setdefault(sentence.casefold(), set()).add(classname)
+    shared = {sentence: sorted(names) for sentence, names in owners.items() if len(names) > 1}
+    assert not shared, f"sentences under several classes of {dataset}: {shared}"
