@@ -30,6 +30,7 @@ from attributes.files import (
 )
 from attributes.visibility import visibility_issue, visibility_note
 from datasets.atomic import write_json
+from datasets.catalog import MIN_SENTENCES, NATURAL
 
 API_KEY_ENV = "OPENAI_API_KEY"
 RETRY_DELAY_ENV = "ATTRIBUTES_RETRY_DELAY"
@@ -291,9 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--num",
         type=int,
-        help="sentences per class (default: curated minimum of the kind: "
+        help="sentences per class (default: the dataset's curated minimum of the kind: "
         + ", ".join(f"{k}={v}" for k, v in CURATED_MIN_COUNTS.items())
-        + ")",
+        + " for the biomedical datasets, "
+        + ", ".join(f"{k}={v}" for k, v in MIN_SENTENCES[NATURAL].items())
+        + " for the natural-image ones)",
     )
     parser.add_argument("--set", required=True, help="set name under attributes/ or folder path")
     parser.add_argument("--base-url", help="OpenAI-compatible API URL, e.g. http://host:8000/v1")
@@ -326,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         set_dir = set_path(args.set)
         for dataset in datasets:
             for kind in kinds:
-                num = args.num or CURATED_MIN_COUNTS[kind]
+                num = args.num or DATASETS[dataset].min_sentences[kind]
                 generate_file(client, config, set_dir, dataset, kind, num)
     except (GenerationError, AttributeSetError) as err:
         print(f"error: {err}", file=sys.stderr)

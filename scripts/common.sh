@@ -103,8 +103,10 @@ parse() {
   if [ -z "${SWEEP_PLAN:-}" ]; then
     FOLDER=$("$PY" -m datasets.catalog folder "$dataset")
     ensure_environment
-    if [ ! -f "$DATA/$FOLDER/split_$FOLDER.json" ]; then
-      echo "[$METHOD] $DATA/$FOLDER is missing: downloading $FOLDER into $DATA"
+    local split
+    split=$("$PY" -m datasets.catalog split "$dataset")
+    if [ ! -f "$DATA/$split" ]; then
+      echo "[$METHOD] $DATA/$split is missing: downloading $FOLDER into $DATA"
       "$PY" -m datasets.download "$FOLDER" --root "$DATA"
     fi
   fi

@@ -79,7 +79,7 @@ def selected_runs(runs: Sequence[Run], backbone: str, shots: int, dataset: str |
 def plot_accuracy_vs_shots(
     runs: Sequence[Run], out: Path, backbone: str = "vit_b16", dataset: str | None = None
 ) -> list[Path]:
-    """Accuracy per shots value and method (mean over datasets, or one dataset), ± std over seeds.
+    """Accuracy per shots value and method (mean over the biomedical datasets, or one dataset), ± std.
 
     Methods with 0-shot results only are drawn as dashed horizontal lines.
     """
@@ -107,7 +107,7 @@ def plot_accuracy_vs_shots(
         axes.minorticks_off()
     axes.set_xlabel("shots per class")
     axes.set_ylabel("accuracy (%)")
-    scope = dataset_label(dataset) if dataset else "mean over datasets"
+    scope = dataset_label(dataset) if dataset else "mean over the biomedical datasets"
     axes.set_title(f"Accuracy vs shots ({backbone}, {scope})")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")

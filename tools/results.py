@@ -1,5 +1,9 @@
 """Result tables of an output tree: few-shot accuracy per dataset, accuracy per shots, base-to-novel.
 
+Table 1 holds the biomedical datasets (and any dataset outside the catalog); Table 3, shown when there
+are runs on them, the natural-image datasets in the paper's layout: few-shot AR, VP, AttrVR, BioMedVR,
+then zero-shot CLIP and BioMedVR (ZS), then any other method run on them.
+
 ``python -m tools.results output [--format md|csv] [--shots K] [--backbone TAG]``: without
 ``--backbone``, tables for every backbone that has finished runs; without ``--shots``, 16 shots, or the
 largest number of shots found when there are no 16-shot runs.
@@ -37,12 +41,16 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.catalog import CATALOG
+from datasets.catalog import CATALOG, NATURAL, in_domain
 from tools.parse_test_res import SEED_FOLDER, harmonic_mean, newest_log
 from trainers.methods import GROUPS, methods_of
 
-# The 11 benchmark datasets in the benchmark's order, as config names, with their table headers.
+# The benchmark datasets in the catalog's order, as config names, with their table headers.
 DATASETS = tuple(CATALOG)
+NATURAL_DATASETS = tuple(entry.config_name for entry in in_domain(NATURAL))
+# Table 3's rows in the paper's order, with the paper's names where they differ from the trainer's.
+TABLE3_ROWS = {"few-shot": ("AR", "VP", "AttrVR", "BioMedVR"), "zero-shot": ("ZeroshotCLIP", "BioMedVR_ZS")}
+TABLE3_LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", "BioMedVR_ZS": "BioMedVR (ZS)"}
 # The paper's groups of rows, in its order (the method table's); methods of no group follow alphabetically.
 METHOD_GROUPS = {group: methods_of(group) for group in GROUPS}
 METHOD_ORDER = tuple(method for group in METHOD_GROUPS.values() for method in group)
@@ -59,8 +67,9 @@ class Row(str):
     method: str
     backbone: str
 
-    def __new__(cls, method: str, backbone: str, with_backbone: bool) -> Row:
-        row = super().__new__(cls, f"{method} ({backbone})" if with_backbone else method)
+    def __new__(cls, method: str, backbone: str, with_backbone: bool, label: str = "") -> Row:
+        name = label or method
+        row = super().__new__(cls, f"{name} ({backbone})" if with_backbone else name)
         row.method, row.backbone = method, backbone
         return row
 
@@ -271,7 +280,7 @@ def backbone_scope(backbone: str | None) -> str:
 
 
 def dataset_order(datasets: Iterable[str]) -> list[str]:
-    """The 11 benchmark datasets in order, then any others found alphabetically."""
+    """The catalog's datasets in order, then any others found alphabetically."""
     return list(DATASETS) + sorted(set(datasets) - set(DATASETS))
 
 
@@ -321,8 +330,15 @@ def average_over(cells: dict[str, Cell], present: Sequence[str]) -> tuple[Cell, 
     return average_cell(have, complete=not lacking), lacking
 
 
-def table1(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16") -> Table:
-    """Methods by dataset at ``shots`` plus Avg.; a method with no run at ``shots`` shows its shots_0 runs."""
+def accuracy_cells(
+    runs: Sequence[Run], shots: int, backbone: str | None, natural: bool
+) -> tuple[list[str], list[str], dict[tuple[str, str], Entry], dict[str, list[str]]]:
+    """Rows, dataset columns, cells and lacking datasets of a methods-by-dataset table plus Avg., over
+    the natural-image datasets or over the others.
+
+    A method with no run at ``shots`` shows its shots_0 runs.
+    """
+    runs = [run for run in runs if (run.dataset in NATURAL_DATASETS) == natural]
     groups = group_cells(runs, FEW_SHOT, backbone)
     methods = method_order(method for method, _, k in groups if k in (shots, 0))
     used = {
@@ -333,6 +349,7 @@ def table1(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16
         for method in methods
     }
     datasets = dataset_order(dataset for cells in mine.values() for dataset in cells)
+    datasets = [dataset for dataset in datasets if (dataset in NATURAL_DATASETS) == natural]
     present = [dataset for dataset in datasets if any(dataset in cells for cells in mine.values())]
     cells: dict[tuple[str, str], Entry] = {}
     lacking: dict[str, list[str]] = {}
@@ -343,6 +360,12 @@ def table1(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16
         cells[method, AVG] = Entry(method.method, method.backbone, AVG, used[method], average)
         if missing:
             lacking[method] = [dataset_label(dataset) for dataset in missing]
+    return methods, datasets, cells, lacking
+
+
+def table1(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16") -> Table:
+    """Methods by biomedical dataset at ``shots`` plus Avg. (zero-shot methods: their shots_0 runs)."""
+    methods, datasets, cells, lacking = accuracy_cells(runs, shots, backbone, natural=False)
     title = (
         f"Table 1: accuracy (%) with {backbone_scope(backbone)}, {shots} shots (zero-shot methods: 0 shots), "
         "mean ± std over seeds"
@@ -351,11 +374,37 @@ def table1(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16
     return Table("table1", title, [*datasets, AVG], headers, methods, cells, lacking_note(lacking))
 
 
-def shots_table(runs: Sequence[Run], backbone: str | None = "vit_b16", dataset: str | None = None) -> Table:
-    """Methods by shots value: the Avg. over datasets (or one dataset's cell) at every shots value present."""
-    groups = {
-        key: cell for key, cell in group_cells(runs, FEW_SHOT, backbone).items() if dataset in (None, key[1])
+def table3(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16") -> Table:
+    """Table 3: the natural-image datasets, rows in the paper's order and names, then other methods."""
+    methods, datasets, cells, lacking = accuracy_cells(runs, shots, backbone, natural=True)
+    paper = [method for group in TABLE3_ROWS.values() for method in group]
+    rank = {method: index for index, method in enumerate(paper)}
+    ordered = sorted(methods, key=lambda row: (rank.get(plain_method(row), len(rank)), methods.index(row)))
+    relabel = {
+        row: Row(row.method, row.backbone, row != row.method, TABLE3_LABELS.get(row.method, ""))
+        for row in ordered
     }
+    title = (
+        f"Table 3: natural-image accuracy (%) with {backbone_scope(backbone)}; few-shot "
+        f"({', '.join(TABLE3_ROWS['few-shot'])}) at {shots} shots, then zero-shot (0 shots); mean ± std over "
+        "seeds"
+    )
+    return Table(
+        "table3",
+        title,
+        [*datasets, AVG],
+        [*map(dataset_label, datasets), "Avg."],
+        [relabel[row] for row in ordered],
+        {(relabel[row], column): entry for (row, column), entry in cells.items()},
+        lacking_note({relabel[row]: missing for row, missing in lacking.items()}),
+    )
+
+
+def shots_table(runs: Sequence[Run], backbone: str | None = "vit_b16", dataset: str | None = None) -> Table:
+    """Methods by shots value: the Avg. over the biomedical datasets (or one dataset's cell) at every shots
+    value present."""
+    wanted = (lambda name: name == dataset) if dataset else (lambda name: name not in NATURAL_DATASETS)
+    groups = {key: cell for key, cell in group_cells(runs, FEW_SHOT, backbone).items() if wanted(key[1])}
     shots_values = sorted({k for _, _, k in groups})
     methods = method_order(method for method, _, _ in groups)
     cells: dict[tuple[str, str], Entry] = {}
@@ -372,7 +421,7 @@ def shots_table(runs: Sequence[Run], backbone: str | None = "vit_b16", dataset: 
             cells[method, str(k)] = Entry(method.method, method.backbone, dataset or AVG, k, average)
             if missing:
                 lacking[f"{method} at {k} shots"] = [dataset_label(d) for d in missing]
-    scope = dataset_label(dataset) if dataset else "mean over datasets"
+    scope = dataset_label(dataset) if dataset else "mean over the biomedical datasets"
     title = f"Accuracy (%) vs shots with {backbone_scope(backbone)} ({scope}), ± std over seeds"
     headers = [f"{k} shot" if k == 1 else f"{k} shots" for k in shots_values]
     return Table(
@@ -603,7 +652,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     base_new_tables: list[Table] = []
     for backbone in [args.backbone] if args.backbone else list(found) or ["vit_b16"]:
         shots = args.shots if args.shots is not None else default_shots(found.get(backbone, []))
-        tables += [table1(runs, shots, backbone), shots_table(runs, backbone)]
+        tables.append(table1(runs, shots, backbone))
+        if any(run.finished and run.dataset in NATURAL_DATASETS for run in runs):
+            tables.append(table3(runs, shots, backbone))
+        tables.append(shots_table(runs, backbone))
         entries = base_to_new(runs, shots, backbone)
         base_new += entries
         base_new_tables.append(base_to_new_table(entries, shots, backbone))

@@ -206,7 +206,9 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     grid = parser.add_argument_group("the grid (flags narrow a named grid)")
     grid.add_argument("--grid", help=f"a named grid of {GRIDS_FILE.name}: table1, base2new, shots, ...")
     grid.add_argument("--methods", nargs="+", help="trainer names, e.g. BioMedVR CoOp")
-    grid.add_argument("--datasets", nargs="+", help="config names (btmri busi ...) or all")
+    grid.add_argument(
+        "--datasets", nargs="+", help="config names (btmri busi ...), or all, biomedical, natural"
+    )
     grid.add_argument("--shots", nargs="+", type=int)
     grid.add_argument("--seeds", nargs="+", type=int)
     grid.add_argument("--backbones", nargs="+", help="e.g. ViT-B/16 BiomedCLIP")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from datasets.catalog import DOMAINS, find_dataset
 from tools.run_status import output_dir_of
 from trainers.methods import BASE2NEW, BY_NAME, FEW_SHOT, ZERO_SHOT, Method
 
@@ -135,6 +136,11 @@ def dataset_names() -> list[str]:
     return sorted(path.stem for path in (REPO / "configs" / "datasets").glob("*.yaml"))
 
 
+def in_domain_of(names: Sequence[str], domain: str) -> list[str]:
+    """The config names among ``names`` whose catalog entry is of ``domain`` (biomedical, natural)."""
+    return [name for name in names if find_dataset(name).domain == domain]
+
+
 def _check(grid: Grid) -> list[str]:
     if grid.protocol not in PROTOCOLS:
         raise GridError(f"protocol {grid.protocol!r}: use one of {PROTOCOLS}")
@@ -144,9 +150,12 @@ def _check(grid: Grid) -> list[str]:
         raise GridError(f"unknown methods {unknown}; known: {', '.join(BY_NAME)}")
     names = dataset_names()
     datasets = names if "all" in grid.datasets else list(grid.datasets)
+    datasets = [name for d in datasets for name in (in_domain_of(names, d) if d in DOMAINS else [d])]
     unknown = [d for d in datasets if d not in names]
     if unknown:
-        raise GridError(f"unknown datasets {unknown}; known: {', '.join(names)} (or all)")
+        raise GridError(
+            f"unknown datasets {unknown}; known: {', '.join(names)} (or all, {', '.join(DOMAINS)})"
+        )
     if grid.protocol == BASE2NEW:
         lacking = [m for m in grid.methods if BASE2NEW not in BY_NAME[m].protocols]
         if lacking:

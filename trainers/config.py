@@ -32,8 +32,9 @@ def extend_cfg(cfg: CN) -> None:
     # Random-resized-crop and flip of training images; False centre-crops them (for debugging).
     common.AUGMENT = True
     # Class-name prompt templates (AR, VP, zero-shot CLIP; KgCoOp's and ProGrad's hand-crafted
-    # class embeddings); several are averaged.
-    common.TEMPLATES = ["a photo of a {}."]
+    # class embeddings); several are averaged. Empty: the dataset's template in datasets/catalog.py
+    # ("a photo of a {}." for the biomedical sets, CoOp's per-dataset one for the natural-image sets).
+    common.TEMPLATES = []
     # Save L2-normalized test embeddings to embeddings.npz (for t-SNE figures).
     common.SAVE_EMBEDDINGS = False
     # When the cosine schedule steps: once per "epoch" (Dassl's way) or after every "batch" (the
@@ -76,6 +77,10 @@ def extend_cfg(cfg: CN) -> None:
     vr.CS_MARGIN = 0.5
     # "paper": Eq. 15 as written; "reference": as the published code computes it.
     vr.CS_FORM = "paper"
+    # A dataset whose attribute set has no confusion-aware file: "error" stops with the file to write;
+    # "zero" runs without the negative pathway (s- = 0), as the published code does on six of the seven
+    # natural-image datasets (PRESET=reference_code).
+    vr.MISSING_CONFUSE = "error"
     # lambda of zero-shot BioMedVR: s+ - lambda * s-.
     vr.ZS_LAMBDA = 0.5
     # Encoder precision of the VR trainers (DEFAULT_PREC above).

@@ -25,6 +25,7 @@ from torch import nn
 from yacs.config import CfgNode
 
 from datasets.atomic import write_json
+from datasets.catalog import prompt_templates
 from trainers.adapters import AdapterHead
 from trainers.attribute_bank import prompt_bank
 from trainers.cache_model import CacheHead, SearchResult, search_alpha_beta, search_values
@@ -63,7 +64,7 @@ class FeatureTrainer(FrozenCLIPTrainer):
 
     def class_text(self) -> torch.Tensor:
         """L2-normalized class-name prompt embeddings [C, D] (TRAINER.COMMON.TEMPLATES, averaged)."""
-        templates = list(self.cfg.TRAINER.COMMON.TEMPLATES)
+        templates = prompt_templates(self.cfg.DATASET.NAME, self.cfg.TRAINER.COMMON.TEMPLATES)
         return prompt_bank(templates, self.classnames, self.backbone.encode_text).embeddings[:, 0]
 
     def train_items(self) -> list:

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from yacs.config import CfgNode
 
 from attributes.prompt_table import load_prompt_ensembles
+from datasets.catalog import prompt_templates
 from trainers.attribute_bank import prompt_bank
 from trainers.frozen_clip import FrozenCLIPTrainer
 from trainers.mope import Scores
@@ -69,7 +70,7 @@ class PromptLearningTrainer(FrozenCLIPTrainer):
     @cached_property
     def zero_shot_text(self) -> torch.Tensor:
         """Hand-crafted class embeddings [C, D] from TRAINER.COMMON.TEMPLATES (averaged when several)."""
-        templates = list(self.cfg.TRAINER.COMMON.TEMPLATES)
+        templates = prompt_templates(self.cfg.DATASET.NAME, self.cfg.TRAINER.COMMON.TEMPLATES)
         return prompt_bank(templates, self.classnames, self.backbone.encode_text).embeddings[:, 0]
 
     def zero_shot_logits(self, scores: Scores, text: torch.Tensor) -> torch.Tensor:
