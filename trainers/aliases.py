@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 # Model suffix -> MODEL.BACKBONE.NAME to set (None: keep the configured CLIP backbone, as BiomedCoOp does).
-MODEL_SUFFIXES: dict[str, str | None] = {"BiomedCLIP": "BiomedCLIP", "CLIP": None}
-UNSUPPORTED_MODELS = ("PubMedCLIP", "PMCCLIP")
+MODEL_SUFFIXES: dict[str, str | None] = {
+    "BiomedCLIP": "BiomedCLIP",
+    "CLIP": None,
+    "PubMedCLIP": "PubMedCLIP",
+    "PMCCLIP": "PMC-CLIP",
+}
 # BiomedCoOp's method names that differ from our trainers' (its TIPAdapter config fine-tunes: Tip-Adapter-F).
 METHOD_NAMES = {
     "ClipAdapter": "CLIP_Adapter",
@@ -32,9 +36,4 @@ def resolve_trainer_alias(name: str, is_trainer: Callable[[str], bool]) -> tuple
         return name, None
     if model in MODEL_SUFFIXES:
         return method, MODEL_SUFFIXES[model]
-    if model in UNSUPPORTED_MODELS:
-        raise ValueError(
-            f"trainer {name}: {model} is not an open_clip model and is not supported here; use "
-            f"{method}_BiomedCLIP or {method}_CLIP (MODEL.BACKBONE.NAME ViT-B/16, ...)"
-        )
     return name, None
