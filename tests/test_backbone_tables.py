@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tests.conftest import run_bash
 from tools import results
-from tools.sweep_grid import load_grids, method_scripts
+from tools.sweep_grid import load_grids
+from trainers.methods import BY_NAME
 
 BIOMEDCOOP_BACKBONES = ["ViT-B/16", "PubMedCLIP", "PMC-CLIP", "BiomedCLIP"]
 
@@ -15,7 +16,7 @@ BIOMEDCOOP_BACKBONES = ["ViT-B/16", "PubMedCLIP", "PMC-CLIP", "BiomedCLIP"]
 def test_the_backbones_grid_runs_every_method_on_biomedcoops_four_backbones():
     grid = load_grids()["backbones"]
     assert list(grid.backbones) == BIOMEDCOOP_BACKBONES
-    assert set(grid.methods) == set(method_scripts()) and len(grid.methods) == 17
+    assert set(grid.methods) == set(BY_NAME) and len(grid.methods) == 17
     assert list(grid.shots) == [1, 2, 4, 8, 16] and grid.protocol == "few_shot"
 
 

@@ -7,17 +7,16 @@ import itertools
 import pytest
 
 from tests.conftest import run_bash
+from trainers.methods import METHODS
 
 # BiomedCoOp's model names (its scripts' last argument) and the backbones they are here.
 MODELS = {"CLIP": "ViT-B/16", "BiomedCLIP": "BiomedCLIP", "PubMedCLIP": "PubMedCLIP", "PMCCLIP": "PMC-CLIP"}
-# BiomedCoOp's script folders with a few_shot.sh, and ours where the name differs.
+# BiomedCoOp's script folders with a few_shot.sh and with a base2new.sh.
 FEW_SHOT = ["coop", "cocoop", "kgcoop", "prograd", "biomedcoop", "clip_adapter", "linear_probe"]
 FEW_SHOT += ["linear_probe2", "tip_adapter"]
 BASE2NEW = ["coop", "cocoop", "kgcoop", "prograd", "biomedcoop"]
-OUR_SCRIPTS = {
-    "linear_probe2/few_shot.sh": "lp_plus_plus/few_shot.sh",
-    "zeroshot/zeroshot.sh": "zeroshot/zero_shot.sh",
-}
+# BiomedCoOp's script paths that differ from ours -> ours (the method table's).
+OUR_SCRIPTS = {path: f"{row.script}/{script}" for row in METHODS for path, script in row.biomedcoop_scripts}
 
 
 def plan(script: str, *args: str, **env: str) -> str:
@@ -48,6 +47,13 @@ def test_base_to_novel(folder, model):
     theirs = plan(f"{folder}/base2new.sh", "data", "btmri", model, DATA="elsewhere")
     assert theirs == plan(f"{folder}/base2new.sh", "btmri", MODELS[model], DATA="data")
     assert f"MODEL.BACKBONE.NAME {MODELS[model]} " in theirs and "--root elsewhere" not in theirs
+
+
+def test_biomedcoops_paths_that_differ_are_these():
+    assert OUR_SCRIPTS == {
+        "linear_probe2/few_shot.sh": "lp_plus_plus/few_shot.sh",
+        "zeroshot/zeroshot.sh": "zeroshot/zero_shot.sh",
+    }
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -39,17 +39,12 @@ import numpy as np
 
 from datasets.catalog import CATALOG
 from tools.parse_test_res import SEED_FOLDER, harmonic_mean, newest_log
+from trainers.methods import GROUPS, methods_of
 
 # The 11 benchmark datasets in the benchmark's order, as config names, with their table headers.
 DATASETS = tuple(CATALOG)
-# The paper's groups of rows, in its order; methods of no group follow alphabetically.
-METHOD_GROUPS = {
-    "zero-shot": ("ZeroshotCLIP", "AttrVR_ZS", "BioMedVR_ZS"),
-    # BiomedCoOp's benchmark rows, in its order (not in the paper's Table 1).
-    "linear probes and adapters": ("LinearProbe", "LPPlusPlus", "CLIP_Adapter", "TipAdapter", "TipAdapter_F"),
-    "prompt learning": ("CoOp", "CoCoOp", "KgCoOp", "ProGrad", "BiomedCoOp"),
-    "visual reprogramming": ("VP", "AR", "AttrVR", "BioMedVR"),
-}
+# The paper's groups of rows, in its order (the method table's); methods of no group follow alphabetically.
+METHOD_GROUPS = {group: methods_of(group) for group in GROUPS}
 METHOD_ORDER = tuple(method for group in METHOD_GROUPS.values() for method in group)
 # BiomedCoOp's four backbones in its order, as folder names (trainers/backbones.py:BACKBONE_TAGS).
 BIOMEDCOOP_BACKBONES = ("vit_b16", "pubmedclip", "pmcclip", "biomedclip")

@@ -1,3 +1,6 @@
 #!/usr/bin/env bash
-# BiomedCoOp's folder name for LP++ (its LinearProbe_P2): the same as scripts/lp_plus_plus/few_shot.sh.
-exec bash "$(dirname "$0")/../lp_plus_plus/few_shot.sh" "$@"
+# LPPlusPlus: see scripts/common.sh:few_shot for the arguments.
+METHOD=LPPlusPlus
+ZERO_SHOT_SCRIPT=scripts/zeroshot/zero_shot.sh
+source "$(dirname "$0")/../common.sh"
+few_shot "$@"

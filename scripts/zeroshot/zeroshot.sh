@@ -1,3 +1,5 @@
 #!/usr/bin/env bash
-# BiomedCoOp's name of the zero-shot script: the same as scripts/zeroshot/zero_shot.sh.
-exec bash "$(dirname "$0")/zero_shot.sh" "$@"
+# ZeroshotCLIP: see scripts/common.sh:zero_shot for the arguments.
+METHOD=ZeroshotCLIP
+source "$(dirname "$0")/../common.sh"
+zero_shot "$@"
