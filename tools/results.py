@@ -54,6 +54,8 @@ TABLE3_LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", "BioMedVR_ZS": "BioMedVR (Z
 # The paper's groups of rows, in its order (the method table's); methods of no group follow alphabetically.
 METHOD_GROUPS = {group: methods_of(group) for group in GROUPS}
 METHOD_ORDER = tuple(method for group in METHOD_GROUPS.values() for method in group)
+# BiomedCoOp's four backbones in its order, as folder names (trainers/backbones.py:BACKBONE_TAGS).
+BIOMEDCOOP_BACKBONES = ("vit_b16", "pubmedclip", "pmcclip", "biomedclip")
 FEW_SHOT, BASE, NEW = "few_shot", "train_base", "test_new"
 AVG = "avg"
 MISSING = "–"
@@ -290,12 +292,14 @@ def dataset_label(dataset: str) -> str:
 
 
 def found_settings(runs: Iterable[Run]) -> dict[str, list[int]]:
-    """Backbone -> the shots values (K > 0) of its finished runs; vit_b16 first, then alphabetical."""
+    """Backbone -> the shots values (K > 0) of its finished runs; BiomedCoOp's four in its order first
+    (CLIP, PubMedCLIP, PMC-CLIP, BiomedCLIP), then the others alphabetically."""
     found: dict[str, set[int]] = {}
     for run in runs:
         if run.finished:
             found.setdefault(run.backbone, set()).update({run.shots} - {0})
-    order = sorted(found, key=lambda backbone: (backbone != "vit_b16", backbone))
+    rank = {backbone: i for i, backbone in enumerate(BIOMEDCOOP_BACKBONES)}
+    order = sorted(found, key=lambda backbone: (rank.get(backbone, len(rank)), backbone))
     return {backbone: sorted(found[backbone]) for backbone in order}
 
 
