@@ -15,6 +15,7 @@ from datasets.atomic import atomic_write, write_json
 RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT", "DATALOADER.NUM_WORKERS")
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
+CHOSEN_ATTRIBUTES_FILE = "attributes_used.json"
 
 
 def _experiment_config(cfg: CfgNode) -> CfgNode:
@@ -71,6 +72,21 @@ def record_for_seed(source_dir: str, target_dir: str, seed: int | str) -> None:
         payload = json.load(file)
     target = os.path.join(target_dir, METRICS_FILE)
     write_json(target, payload | {"seed": int(seed), "evaluated_as_seed": payload["seed"]})
+
+
+def write_chosen_attributes(
+    output_dir: str, cfg: CfgNode, chosen: dict[str, list[list[str]]], classnames: list[str]
+) -> None:
+    """The sentences each class of the run uses, per kind, in the order drawn (repeats kept)."""
+    vr = cfg.TRAINER.BIOMEDVR
+    payload = {
+        "attribute_set": vr.ATTRIBUTE_SET,
+        "sampling": vr.ATTRIBUTE_SAMPLING,
+        "num_attr": vr.NUM_ATTR,
+        "seed": cfg.SEED,
+        "kinds": {kind: dict(zip(classnames, texts, strict=True)) for kind, texts in chosen.items()},
+    }
+    write_json(os.path.join(output_dir, CHOSEN_ATTRIBUTES_FILE), payload)
 
 
 def append_history(path: str, record: dict) -> None:
