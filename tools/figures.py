@@ -1,4 +1,5 @@
-"""Figures of an output tree: accuracy vs shots, learned experts, gate values, reliability, t-SNE.
+"""Figures of an output tree: accuracy vs shots, learned experts, gate values, reliability, t-SNE, and
+the sensitivity heat map (Figure 5) when the tree holds the sensitivity grid's variant folders.
 
 ``python -m tools.figures output --out figures/ [--dataset btmri] [--backbone vit_b16] [--shots 16]
 [--all-experts] [--tsne RUN_DIR RUN_DIR]`` writes each figure as PNG (150 dpi) and PDF. Per-run figures

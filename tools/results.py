@@ -1,8 +1,12 @@
 """Result tables of an output tree: few-shot accuracy per dataset, accuracy per shots, base-to-novel.
 
-``python -m tools.results output [--format md|csv] [--shots K] [--backbone TAG]``: without
+``python -m tools.results output [--format md|csv] [--shots K] [--backbone TAG] [--paper]``: without
 ``--backbone``, tables for every backbone that has finished runs; without ``--shots``, 16 shots, or the
-largest number of shots found when there are no 16-shot runs.
+largest number of shots found when there are no 16-shot runs. ``--paper`` adds the paper's published
+values (tools/paper_numbers.yaml) beside ours, with Δ and the cells outside the tolerance marked.
+
+Runs in the variant folders of the ``table4`` and ``sensitivity`` sweep grids
+(``<output>/<variant>/<dataset>/...``) form Table 4 and Figure 5's table and never enter the others.
 
 Rows follow the paper's groups: zero-shot, prompt learning, visual reprogramming (with BiomedCoOp's
 linear probes and adapters after zero-shot, as in its benchmark). With several backbones and no
@@ -962,7 +966,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     every = [*runs, *(run for group in variant_runs.values() for run in group)]
     failed = [run for run in every if not run.finished]
     paper = load_paper() if args.paper else {}
-    compared = paper_tables(runs, tables, shots, variant_runs[TABLE4_GRID], root) if args.paper else []
+    compared = paper_tables(runs, tables, paper, variant_runs[TABLE4_GRID], root) if args.paper else []
     if args.format == "csv":
         pairs = [(name, pair) for name, table in compared for pair in beside_paper(table, paper[name])[1]]
         extra = [("paper: ours beside the paper's published values", paper_csv_rows(pairs))] if paper else []
@@ -979,13 +983,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def paper_tables(
-    runs: Sequence[Run], tables: Sequence[Table], shots: int, table4_runs: Sequence[Run], root: Path
+    runs: Sequence[Run],
+    tables: Sequence[Table],
+    paper: dict[str, PaperBlock],
+    table4_runs: Sequence[Run],
+    root: Path,
 ) -> list[tuple[str, Table]]:
-    """(paper table name, our table) for every table the paper's numbers are compared with: Table 1 with
-    each row on its own backbone, Table 3 where one was built, Table 4 from the variant folders."""
-    compared = [("table1", table1(runs, shots, None))]
+    """(paper table name, our table) for every table the paper's numbers are compared with, at the paper's
+    shots: Table 1 with each row on its own backbone, Table 3 where one was built, Table 4 from the
+    variant folders."""
+    compared = [("table1", table1(runs, paper["table1"].shots, None))]
     compared += [(table.name, table) for table in tables if table.name == "table3"][:1]
-    compared.append(("table4", table4(table4_runs, root, shots)))
+    compared.append(("table4", table4(table4_runs, root, paper["table4"].shots)))
     return compared
 
 
