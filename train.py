@@ -10,14 +10,14 @@ from dassl.engine import TRAINER_REGISTRY, build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 import datasets.biomed  # noqa: F401  (registers the eleven datasets)
-import trainers.feature_baselines  # registers the feature-based baselines
-import trainers.prompt_learning  # registers the prompt-learning trainers
-import trainers.vr  # noqa: F401  (registers the VR trainers)
 from trainers.aliases import resolve_trainer_alias
 from trainers.backbones import BackboneError, fetch_weights
 from trainers.config import extend_cfg, fit_workers
+from trainers.methods import import_trainers
 from trainers.run_files import write_config
 from trainers.run_lock import RunLockedError, output_lock
+
+import_trainers()  # registers every trainer of the method table
 
 
 def reset_cfg(cfg, args: argparse.Namespace) -> None:

@@ -179,8 +179,8 @@ def _words(sentence: str) -> str:
 
 
 def names_class(sentence: str, classname: str) -> bool:
-    """Whether `sentence` names `classname` (as `normalize_key` writes both; plural accepted)."""
-    return re.search(rf"\b{re.escape(normalize_key(classname))}(?:e?s)?\b", _words(sentence)) is not None
+    """Whether `sentence` names `classname`, both without punctuation and case (plural accepted)."""
+    return re.search(rf"\b{re.escape(_words(classname))}(?:e?s)?\b", _words(sentence)) is not None
 
 
 def direction_issue(sentence: str, classname: str, classnames: Sequence[str]) -> str | None:

@@ -191,7 +191,7 @@ def show_results(grid: Grid, output: str) -> None:
         backbones = sorted(
             {backbone for method in methods for backbone in grid.backbones_of(method, variant)}
         )
-        if len(backbones) > 1 and (grid.method_backbones or variant in dict(grid.variant_backbones)):
+        if len(backbones) > 1 and (grid.mixed_backbones or variant in dict(grid.variant_backbones)):
             print(f"\n## {root} (each row on its own backbone)\n")
             results.main([root, "--shots", str(max(grid.shots))])
             continue

@@ -2,15 +2,15 @@
 
 A job is one seed of one experiment: the train.py calls that ``scripts/<method>/<script>.sh`` makes
 for that seed (two for base-to-novel: train on the base classes, then test on the new ones). The
-calls are asked from the scripts themselves (``SWEEP_PLAN=1``, see scripts/common.sh), so a sweep and
-a hand-run script write the same folders with the same config. Named grids live in
-``configs/sweeps/grids.yaml``.
+calls are asked from the scripts themselves (``SWEEP_PLAN=1``, see scripts/common.sh; one bash and no
+Python process per experiment), so a sweep and a hand-run script write the same folders with the
+same config. Methods, their protocols, scripts and default backbones come from the method table
+(trainers/methods.py); named grids live in ``configs/sweeps/grids.yaml``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,11 +22,11 @@ import yaml
 from attributes.files import KINDS, AttributeSetError, attribute_file, available_sets, set_path
 from tools.run_status import output_dir_of
 from trainers.config import DEFAULT_ATTRIBUTE_SET
+from trainers.methods import BASE2NEW, BY_NAME, FEW_SHOT, ZERO_SHOT, Method
 
 REPO = Path(__file__).resolve().parent.parent
 GRIDS_FILE = REPO / "configs" / "sweeps" / "grids.yaml"
-PROTOCOLS = ("few_shot", "base2new")
-METHOD_LINE = re.compile(r"^METHOD=(\S+)\s*$", re.MULTILINE)
+PROTOCOLS = (FEW_SHOT, BASE2NEW)
 VARIANT_SCOPE = ("methods", "backbones")  # what a variant entry may name besides config overrides
 ATTRIBUTE_SET_KEY = "TRAINER.BIOMEDVR.ATTRIBUTE_SET"
 ATTRIBUTE_VARIANT = "attributes_"  # + set name: the variant folder of a run on another attribute set
@@ -41,14 +41,15 @@ class GridError(ValueError):
 
 @dataclass(frozen=True)
 class Grid:
-    """What to run; every field but ``methods`` has the Table 1 default."""
+    """What to run; every field but ``methods`` has the Table 1 default (no backbones: each method's
+    own, from the method table)."""
 
     methods: tuple[str, ...]
-    protocol: str = "few_shot"
+    protocol: str = FEW_SHOT
     datasets: tuple[str, ...] = ("all",)
     shots: tuple[int, ...] = (16,)
     seeds: tuple[int, ...] = (1, 2, 3)
-    backbones: tuple[str, ...] = ("ViT-B/16",)
+    backbones: tuple[str, ...] = ()
     method_backbones: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (method, backbones) replacing backbones
     overrides: tuple[str, ...] = ()  # KEY VALUE KEY VALUE ...
     variants: tuple[tuple[str, tuple[str, ...]], ...] = (("", ()),)  # (name, KEY VALUE ...)
@@ -57,10 +58,15 @@ class Grid:
     attribute_sets: tuple[str, ...] = ()  # sets run as variants attributes_<set>; "present": every set found
 
     def backbones_of(self, method: str, variant: str = "") -> tuple[str, ...]:
-        """The backbones a method runs on: its variant's, its own (``method_backbones``), or the grid's."""
+        """A method's backbones: its variant's, ``method_backbones``'s, the grid's, or the table's."""
         if variant in dict(self.variant_backbones):
             return dict(self.variant_backbones)[variant]
-        return dict(self.method_backbones).get(method, self.backbones)
+        return dict(self.method_backbones).get(method, self.backbones or (BY_NAME[method].backbone,))
+
+    @property
+    def mixed_backbones(self) -> bool:
+        """Whether methods run on backbones of their own (Table 1: prompt learning on BiomedCLIP)."""
+        return len({self.backbones_of(method) for method in self.methods}) > 1
 
     def methods_of(self, variant: str) -> tuple[str, ...]:
         """The methods a variant runs: its own (``methods`` in its entry), else the grid's."""
@@ -137,11 +143,11 @@ def grid_from_mapping(name: str, spec: Mapping) -> Grid:
         variant_backbones |= backbones
     return Grid(
         methods=_strings(spec["methods"], ()),
-        protocol=spec.get("protocol", "few_shot"),
+        protocol=spec.get("protocol", FEW_SHOT),
         datasets=_strings(spec.get("datasets"), ("all",)),
         shots=tuple(int(k) for k in _strings(spec.get("shots"), (16,))),
         seeds=tuple(int(s) for s in _strings(spec.get("seeds"), (1, 2, 3))),
-        backbones=_strings(spec.get("backbones"), ("ViT-B/16",)),
+        backbones=_strings(spec.get("backbones"), ()),
         method_backbones=tuple(
             (str(method), _strings(names, ()))
             for method, names in (spec.get("method_backbones") or {}).items()
@@ -161,48 +167,39 @@ def load_grids(path: str | os.PathLike[str] = GRIDS_FILE) -> dict[str, Grid]:
     return {name: grid_from_mapping(name, spec) for name, spec in specs.items()}
 
 
-def method_scripts() -> dict[str, Path]:
-    """Trainer name -> its script folder, read from the ``METHOD=`` line of ``scripts/*/*.sh``."""
-    folders: dict[str, Path] = {}
-    for script in sorted((REPO / "scripts").glob("*/*.sh")):
-        match = METHOD_LINE.search(script.read_text())
-        if match:
-            folders[match.group(1)] = script.parent
-    return folders
-
-
 def dataset_names() -> list[str]:
     """The config names of the datasets (``configs/datasets/*.yaml``)."""
     return sorted(path.stem for path in (REPO / "configs" / "datasets").glob("*.yaml"))
 
 
-def _check(grid: Grid) -> tuple[dict[str, Path], list[str]]:
+def _check(grid: Grid) -> list[str]:
     if grid.protocol not in PROTOCOLS:
         raise GridError(f"protocol {grid.protocol!r}: use one of {PROTOCOLS}")
-    scripts = method_scripts()
     named = [*grid.methods, *(m for _, methods in grid.variant_methods for m in methods)]
-    unknown = [m for m in dict.fromkeys(named) if m not in scripts]
+    unknown = [m for m in dict.fromkeys(named) if m not in BY_NAME]
+    unknown += [m for m, _ in grid.method_backbones if m not in BY_NAME]
     if unknown:
-        raise GridError(f"unknown methods {unknown}; known: {', '.join(scripts)}")
+        raise GridError(f"unknown methods {unknown}; known: {', '.join(BY_NAME)}")
     names = dataset_names()
     datasets = names if "all" in grid.datasets else list(grid.datasets)
     unknown = [d for d in datasets if d not in names]
     if unknown:
         raise GridError(f"unknown datasets {unknown}; known: {', '.join(names)} (or all)")
-    if grid.protocol == "base2new":
-        lacking = [m for m in dict.fromkeys(named) if not (scripts[m] / "base2new.sh").is_file()]
+    if grid.protocol == BASE2NEW:
+        lacking = [m for m in dict.fromkeys(named) if BASE2NEW not in BY_NAME[m].protocols]
         if lacking:
-            raise GridError(f"methods without base-to-novel (no base2new.sh): {lacking}")
+            raise GridError(f"methods without base-to-novel (trainers/methods.py): {lacking}")
     if len(grid.overrides) % 2 or any(len(v) % 2 for _, v in grid.variants):
         raise GridError(f"overrides must be KEY VALUE pairs, got {list(grid.overrides)}")
-    return scripts, datasets
+    return datasets
 
 
-def script_calls(grid: Grid, folder: Path, dataset: str, backbone: str, shots: int) -> list[str]:
+def script_calls(grid: Grid, method: Method, dataset: str, backbone: str, shots: int) -> list[str]:
     """The script and arguments that run one experiment of the grid (all its seeds)."""
-    if grid.protocol == "base2new":
+    folder = REPO / "scripts" / method.script
+    if grid.protocol == BASE2NEW:
         return [str(folder / "base2new.sh"), dataset, backbone]
-    if (folder / "zero_shot.sh").is_file():
+    if ZERO_SHOT in method.protocols:
         return [str(folder / "zero_shot.sh"), dataset, backbone]
     return [str(folder / "few_shot.sh"), dataset, str(shots), backbone]
 
@@ -260,7 +257,7 @@ def _seed_of(step: Sequence[str]) -> int:
 
 def expand(grid: Grid, output: str, data: str) -> list[Job]:
     """Every job of the grid, in order (variant, dataset, method, backbone, shots, seed), once each."""
-    scripts, datasets = _check(grid)
+    datasets = _check(grid)
     output, data = os.path.abspath(output), os.path.abspath(data)
     jobs: dict[str, Job] = {}
     for variant, variant_overrides in variants_of(grid):
@@ -273,7 +270,7 @@ def expand(grid: Grid, output: str, data: str) -> list[Job]:
             for method in grid.methods_of(variant):
                 for backbone in grid.backbones_of(method, variant):
                     for shots in grid.shots:
-                        command = script_calls(grid, scripts[method], dataset, backbone, shots)
+                        command = script_calls(grid, BY_NAME[method], dataset, backbone, shots)
                         steps, records = plan(
                             [*command, *grid.overrides, *variant_overrides], {**env, "SHOTS": str(shots)}
                         )
