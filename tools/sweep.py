@@ -52,6 +52,7 @@ from tools.sweep_grid import (
     narrow,
     select,
     variant_root,
+    variants_of,
 )
 from trainers.run_files import METRICS_FILE
 
@@ -184,10 +185,13 @@ def show_results(grid: Grid, output: str) -> None:
     from tools import results
     from trainers.backbones import backbone_tag
 
-    backbones = sorted({backbone for method in grid.methods for backbone in grid.backbones_of(method)})
-    for variant, _ in grid.variants:
+    for variant, _ in variants_of(grid):
         root = variant_root(output, variant)
-        if len(backbones) > 1 and grid.mixed_backbones:
+        methods = grid.methods_of(variant)
+        backbones = sorted(
+            {backbone for method in methods for backbone in grid.backbones_of(method, variant)}
+        )
+        if len(backbones) > 1 and (grid.mixed_backbones or variant in dict(grid.variant_backbones)):
             print(f"\n## {root} (each row on its own backbone)\n")
             results.main([root, "--shots", str(max(grid.shots))])
             continue

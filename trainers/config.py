@@ -8,6 +8,7 @@ from yacs.config import CfgNode as CN
 
 # TRAINER.BIOMEDVR.INPUT_SIZE's default, also assumed for checkpoints that do not record theirs.
 DEFAULT_INPUT_SIZE = 192
+DEFAULT_ATTRIBUTE_SET = "curated"  # our own set (attributes/curated); TRAINER.BIOMEDVR.ATTRIBUTE_SET
 
 # PREC, one per trainer family's node (TRAINER.BIOMEDVR.PREC, TRAINER.COOP.PREC, ...): encoder
 # autocast on CUDA, "fp32", "bf16" or "fp16" (with a grad scaler; "amp", BiomedCoOp's name, is the
@@ -55,7 +56,7 @@ def extend_cfg(cfg: CN) -> None:
     # Side of the image inside the frame; the backbone's size minus twice the frame width (224 - 2*16).
     vr.INPUT_SIZE = DEFAULT_INPUT_SIZE
     # Attribute set: a folder name under attributes/ or a path to a folder of <dataset>_<kind>.json.
-    vr.ATTRIBUTE_SET = "curated"
+    vr.ATTRIBUTE_SET = DEFAULT_ATTRIBUTE_SET
     # Sentences used per class and kind.
     vr.NUM_ATTR = 20
     # How they are chosen: "first" (the first NUM_ATTR of the file, deterministic) or "reference" (the

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 from collections import Counter
 
 import numpy as np
@@ -265,6 +266,7 @@ class FrozenCLIPTrainer(TrainerX):
             self.train_loader_x.set_epoch(self.epoch)
         self._history.clear()
         self._epoch_lr = self.get_current_lr() if self.trains else 0.0
+        self._epoch_start = time.perf_counter()
 
     def forward_backward(self, batch: dict) -> dict:
         images, labels = self.parse_batch_train(batch)
@@ -298,8 +300,9 @@ class FrozenCLIPTrainer(TrainerX):
         TRAINER.COMMON.LR_STEP batch the schedule was stepped after every batch instead."""
         if self.trains and not self.lr_per_batch:
             self.update_lr()
+        seconds = time.perf_counter() - self._epoch_start  # training only, before evaluation and saving
         super().after_epoch()
-        record = {"epoch": self.epoch + 1, "lr": self._epoch_lr}
+        record = {"epoch": self.epoch + 1, "lr": self._epoch_lr, "seconds": round(seconds, 4)}
         for key in self._history[0] if self._history else []:
             record[key] = float(np.mean([parts[key] for parts in self._history]))
         record["gate"] = self.gate_values()
