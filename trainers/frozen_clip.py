@@ -11,6 +11,8 @@ precision from its own node (``TRAINER.<NODE>.PREC``), as CoOp-style configs spe
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from dassl.engine import TrainerX
@@ -20,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 from yacs.config import CfgNode
 
+from datasets.catalog import prompt_templates
 from trainers.backbones import load_backbone
 from trainers.checkpoints import MODULE_NAME, CheckpointHooks
 from trainers.encoding import PRECISIONS, Scores, class_text_embeddings
@@ -112,8 +115,9 @@ class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
         return [self.lab2cname[label] for label in range(self.num_classes)]
 
     def class_text(self) -> torch.Tensor:
-        """L2-normalized class-name prompt embeddings [C, D] (TRAINER.COMMON.TEMPLATES, averaged)."""
-        templates = list(self.cfg.TRAINER.COMMON.TEMPLATES)
+        """L2-normalized class-name prompt embeddings [C, D] (TRAINER.COMMON.TEMPLATES, else the
+        dataset's template; averaged when several)."""
+        templates = prompt_templates(self.cfg.DATASET.NAME, self.cfg.TRAINER.COMMON.TEMPLATES)
         return class_text_embeddings(templates, self.classnames, self.backbone.encode_text)
 
     @property
@@ -173,6 +177,7 @@ class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
             self.train_loader_x.set_epoch(self.epoch)
         self._history.clear()
         self._epoch_lr = self.get_current_lr() if self.trains else 0.0
+        self._epoch_start = time.perf_counter()
 
     def forward_backward(self, batch: dict) -> dict:
         images, labels = self.parse_batch_train(batch)
@@ -206,8 +211,9 @@ class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
         TRAINER.COMMON.LR_STEP batch the schedule was stepped after every batch instead."""
         if self.trains and not self.lr_per_batch:
             self.update_lr()
+        seconds = time.perf_counter() - self._epoch_start  # training only, before evaluation and saving
         super().after_epoch()
-        record = {"epoch": self.epoch + 1, "lr": self._epoch_lr}
+        record = {"epoch": self.epoch + 1, "lr": self._epoch_lr, "seconds": round(seconds, 4)}
         for key in self._history[0] if self._history else []:
             record[key] = float(np.mean([parts[key] for parts in self._history]))
         record["gate"] = self.gate_values()
