@@ -17,7 +17,6 @@ import torch
 from datasets.catalog import CATALOG
 from tests.conftest import TINY_BACKBONE, requires_dassl, run_train_py
 from tests.hf_text_tower import tiny_biomedclip
-from tools.synthetic_data import make_dataset
 from trainers.aliases import resolve_trainer_alias
 from trainers.text_prompts import CoOpCLIP, PromptLearner
 
@@ -105,13 +104,6 @@ TRAINABLE = {"CoCoOp": N_CTX * WIDTH + META_NET, "BiomedCoOp": N_CTX * WIDTH, "K
 TRAINABLE["ProGrad"] = N_CTX * WIDTH
 LOSS_PARTS = {"CoCoOp": set(), "BiomedCoOp": {"ce", "sccm", "kdsp", "kept_prompts"}}
 LOSS_PARTS |= {"KgCoOp": {"ce", "kg_distance"}, "ProGrad": {"kl"}}
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    make_dataset(str(root), "BTMRI", counts=(4, 2, 4))
-    return root
 
 
 def train_py(data_root: Path, output: Path, trainer: str, *extra: str) -> None:

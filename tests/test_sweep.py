@@ -19,18 +19,10 @@ from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
 from tools import sweep
 from tools.sweep_executors import JobFailed, remote_failure_message, run_inline
 from tools.sweep_grid import Grid, GridError, expand, grid_from_mapping, load_grids, narrow
-from tools.synthetic_data import make_dataset
 from trainers.methods import BY_NAME
 
 TINY_TAG = "biomedvr-test-tiny"
 FAST = ["OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0"]
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("data")
-    make_dataset(str(root), "BTMRI", counts=(4, 2, 4))
-    return str(root)
 
 
 def small_grid_args(data: str, output: str) -> list[str]:

@@ -14,8 +14,8 @@ from PIL import Image
 
 from tests.conftest import REPO, TINY_BACKBONE, hold_lock, requires_dassl, run_bash
 from tools.synthetic_data import make_dataset
+from trainers.encoding import Scores
 from trainers.metrics import classification_report
-from trainers.mope import Scores
 
 pytestmark = requires_dassl
 

@@ -46,6 +46,7 @@ from trainers.config import DEFAULT_INPUT_SIZE
 from trainers.metrics import Reliability, calibration_error
 from trainers.mope import gate_weights
 from trainers.reprogram import frame_mask
+from trainers.run_files import EMBEDDINGS_FILE, HISTORY_FILE
 
 DPI = 150
 EXPERT_TITLES = ("δ+ (positive expert)", "δ− (negative expert)")
@@ -210,7 +211,7 @@ def plot_experts(run: Run, out: Path) -> list[Path]:
 # ----- gate -----------------------------------------------------------------------------------------
 def gate_history(folder: Path) -> list[tuple[int, float, float]]:
     """(epoch, g+, g-) of every ``history.jsonl`` line with gate values; unreadable lines are skipped."""
-    path = folder / "history.jsonl"
+    path = folder / HISTORY_FILE
     if not path.is_file():
         return []
     series = []
@@ -312,7 +313,7 @@ def plot_reliability(runs: Sequence[Run], out: Path) -> list[Path]:
 # ----- t-SNE ----------------------------------------------------------------------------------------
 def load_embeddings(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Embeddings [N, D], labels [N] and class names of a run's ``embeddings.npz``."""
-    path = folder / "embeddings.npz"
+    path = folder / EMBEDDINGS_FILE
     if not path.is_file():
         raise SkipFigure(f"no embeddings.npz in {folder}")
     try:
@@ -367,7 +368,7 @@ def plot_tsne(folders: Sequence[Path], out: Path, name: str) -> list[Path]:
 
 def tsne_pair(runs: Sequence[Run], dataset: str | None = None) -> tuple[str, list[Path]] | None:
     """The first dataset (or ``dataset``) where a reference run and a BioMedVR run have embeddings."""
-    with_embeddings = [run for run in runs if (run.path / "embeddings.npz").is_file()]
+    with_embeddings = [run for run in runs if (run.path / EMBEDDINGS_FILE).is_file()]
     datasets = dict.fromkeys(run.dataset for run in with_embeddings if dataset in (None, run.dataset))
     for name in datasets:
         of_dataset = [run for run in with_embeddings if run.dataset == name]

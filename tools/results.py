@@ -52,7 +52,7 @@ from tools.paper import PaperBlock, load_paper
 from tools.parse_test_res import SEED_FOLDER, harmonic_mean, newest_log
 from tools.sweep_grid import ATTRIBUTE_VARIANT, load_grids
 from trainers.methods import GROUPS, methods_of
-from trainers.run_files import CONFIG_FILE, read_history
+from trainers.run_files import CONFIG_FILE, METRICS_FILE, read_history
 
 # The benchmark datasets in the catalog's order, as config names, with their table headers.
 DATASETS = tuple(CATALOG)
@@ -201,7 +201,7 @@ def read_run(folder: str | Path) -> Run | None:
     run = parse_run_path(folder)
     if run is None:
         return None
-    metrics_file, log = run.path / "metrics.json", newest_log(run.path)
+    metrics_file, log = run.path / METRICS_FILE, newest_log(run.path)
     if metrics_file.is_file():
         try:
             metrics = json.loads(metrics_file.read_text(encoding="utf-8"))

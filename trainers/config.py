@@ -121,6 +121,10 @@ def extend_cfg(cfg: CN) -> None:
     prograd.GM = False
     prograd.ALPHA = 0.0
 
+    zs = cfg.TRAINER.ZEROSHOTCLIP = CN()
+    # Encoder precision of ZeroshotCLIP (DEFAULT_PREC above).
+    zs.PREC = DEFAULT_PREC
+
     # ----- Feature-based baselines (trainers/feature_baselines.py); defaults from BiomedCoOp's configs.
     adapter = cfg.TRAINER.CLIP_ADAPTER = CN()
     # Encoder precision of CLIP_Adapter (DEFAULT_PREC above).

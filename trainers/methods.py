@@ -89,7 +89,16 @@ def _feature(
 
 
 METHODS: tuple[Method, ...] = (
-    _zero_shot("ZeroshotCLIP", "zeroshot", (("zeroshot/zeroshot.sh", "zero_shot.sh"),)),
+    Method(
+        "ZeroshotCLIP",
+        "feature",
+        "trainers.zeroshot_clip",
+        "ZEROSHOTCLIP",
+        "zeroshot",
+        (ZERO_SHOT,),
+        GROUPS[0],
+        biomedcoop_scripts=(("zeroshot/zeroshot.sh", "zero_shot.sh"),),
+    ),
     _zero_shot("AttrVR_ZS", "attrvr_zs"),
     _zero_shot("BioMedVR_ZS", "biomedvr_zs"),
     _feature("LinearProbe", "LP", "linear_probe"),

@@ -10,7 +10,8 @@ Every trainer here is one model, ``MixtureOfPromptExperts``, configured differen
 | VP           | border pattern      | class-name prompts   | -               | -             |
 | BioMedVR_ZS  | none                | des + dist attributes| confuse         | s+ - lambda s-|
 | AttrVR_ZS    | none                | des + dist attributes| -               | -             |
-| ZeroshotCLIP | none                | class-name prompts   | -               | -             |
+
+Zero-shot CLIP, which has no attributes, is a feature-based trainer (trainers/zeroshot_clip.py).
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from trainers.attribute_bank import (
     choose_attributes,
     prompt_bank,
 )
+from trainers.encoding import InputPrompt, NoPrompt, Scores
 from trainers.frozen_clip import FrozenCLIPTrainer
 from trainers.losses import CS_FORMS, biomedvr_loss
-from trainers.mope import MixtureOfPromptExperts, PromptExperts, Scores, gate_weights
-from trainers.reprogram import BorderPrompt, InputPrompt, NoPrompt, PaddingPrompt
+from trainers.mope import MixtureOfPromptExperts, PromptExperts, gate_weights
+from trainers.reprogram import BorderPrompt, PaddingPrompt
 from trainers.run_files import write_chosen_attributes
 
 MISSING_CONFUSE = ("error", "zero")
@@ -229,7 +231,7 @@ class VP(VisualPromptTrainer):
 
 
 class ZeroShotTrainer(VisualPromptTrainer):
-    """No training and no pattern: the full-size image against text embeddings."""
+    """No training and no pattern: the full-size image against attribute embeddings."""
 
     uses_frame = False
     trains = False
@@ -239,14 +241,6 @@ class ZeroShotTrainer(VisualPromptTrainer):
 
     def train(self) -> None:
         self.test()
-
-
-@TRAINER_REGISTRY.register()
-class ZeroshotCLIP(ZeroShotTrainer):
-    """CLIP with class-name prompts (TRAINER.COMMON.TEMPLATES, averaged when several)."""
-
-    def build_banks(self, classnames):
-        return [self.template_bank(classnames)], None
 
 
 @TRAINER_REGISTRY.register()
