@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from trainers.run_files import METRICS_FILE
+
 METRICS = ("accuracy", "macro_f1", "ece")
 RESULT_LINE = re.compile(r"^\* (accuracy|macro_f1|ece): ([-+0-9.eE]+)%\s*$", re.MULTILINE)
 SEED_FOLDER = re.compile(r"seed(\d+)")
@@ -49,7 +51,7 @@ def read_metrics_json(path: Path) -> dict[str, float]:
 
 def read_seed(folder: Path, test_log: bool = False) -> tuple[Path, dict[str, float]] | None:
     """The file a seed's results come from and its metrics, or None when it has neither file."""
-    metrics_file = folder / "metrics.json"
+    metrics_file = folder / METRICS_FILE
     if metrics_file.is_file() and not test_log:
         try:
             return metrics_file, read_metrics_json(metrics_file)

@@ -1,12 +1,16 @@
-"""What a run leaves in its output folder besides Dassl's log: config.yaml, metrics.json, history.jsonl."""
+"""What a run leaves in its output folder besides Dassl's log and checkpoints: config.yaml, metrics.json,
+history.jsonl, embeddings.npz and (fitted baselines) fit.json. Other code names these files through the
+constants below."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections import Counter
 from typing import Any
 
+import numpy as np
 from yacs.config import CfgNode
 
 from datasets.atomic import atomic_write, write_json
@@ -15,6 +19,9 @@ from datasets.atomic import atomic_write, write_json
 RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT", "DATALOADER.NUM_WORKERS")
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.jsonl"
+EMBEDDINGS_FILE = "embeddings.npz"
+FIT_FILE = "fit.json"
 CHOSEN_ATTRIBUTES_FILE = "attributes_used.json"
 
 
@@ -108,3 +115,78 @@ def truncate_history(path: str, epochs: int) -> None:
     kept = [record for record in read_history(path) if record["epoch"] <= epochs]
     with atomic_write(path) as file:
         file.writelines(json.dumps(record) + "\n" for record in kept)
+
+
+def best_test_epoch(path: str) -> dict[str, Any]:
+    """The epoch of the best ``test_accuracy`` in a history.jsonl and that accuracy ({} when none)."""
+    tested = [r for r in read_history(path) if "test_accuracy" in r] if os.path.isfile(path) else []
+    if not tested:
+        return {}
+    best = max(tested, key=lambda record: record["test_accuracy"])
+    return {"best_test_epoch": best["epoch"], "best_test_accuracy": best["test_accuracy"]}
+
+
+def write_embeddings(
+    output_dir: str, embeddings: np.ndarray, labels: np.ndarray, classnames: list[str]
+) -> None:
+    """L2-normalized test embeddings, their labels and the class names, for t-SNE figures."""
+    path = os.path.join(output_dir, EMBEDDINGS_FILE)
+    np.savez_compressed(path, embeddings=embeddings, labels=labels, classnames=np.array(classnames))
+
+
+class RunRecords:
+    """What a trainer writes into its run folder besides checkpoints: history.jsonl's path and metrics.json
+    (mixed into ``FrozenCLIPTrainer``)."""
+
+    loaded_epoch: int | None = None  # the epoch of a checkpoint restored by load_model
+
+    @property
+    def history_path(self) -> str:
+        return os.path.join(self.output_dir, HISTORY_FILE)
+
+    def best_test_epoch(self) -> dict:
+        """With TEST.EVAL_EVERY_EPOCH: the epoch of the best test accuracy (history.jsonl) and that accuracy.
+
+        Optimistic: selected on the test set, as the published numbers were. Never the reported accuracy.
+        """
+        best = best_test_epoch(self.history_path) if self.cfg.TEST.EVAL_EVERY_EPOCH else {}
+        if best:
+            print(
+                f"* best_test_accuracy: {best['best_test_accuracy']:.1f}% at epoch {best['best_test_epoch']} "
+                "(optimistic: selected on the test set, as the published numbers were)"
+            )
+        return best
+
+    def tested_epoch(self) -> int:
+        """The epoch of the evaluated parameters: a loaded checkpoint's, else the last trained one."""
+        if self.loaded_epoch is not None:
+            return self.loaded_epoch
+        return self.epoch + 1 if self.trains else 0
+
+    def shots_per_class(self) -> dict[str, int] | None:
+        """Training images used per class in a few-shot run (fewer than NUM_SHOTS where a class is small)."""
+        if self.cfg.DATASET.NUM_SHOTS < 1:
+            return None
+        counts = Counter(datum.label for datum in self.dm.dataset.train_x)
+        return {self.lab2cname[label]: counts[label] for label in range(self.num_classes)}
+
+    def _write_metrics(self, report: dict, split: str) -> None:
+        cfg = self.cfg
+        payload = {
+            "trainer": cfg.TRAINER.NAME,
+            "dataset": cfg.DATASET.NAME,
+            "backbone": cfg.MODEL.BACKBONE.NAME,
+            "shots": cfg.DATASET.NUM_SHOTS,
+            "seed": cfg.SEED,
+            "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
+            "classnames": self.classnames,
+            "shots_per_class": self.shots_per_class(),
+            "epoch": self.tested_epoch(),
+            "split": split,
+            **report,
+            "gate": self.gate_values(),
+            **self.best_test_epoch(),
+            "trainable_parameters": self.num_trainable,
+            "config_hash": config_hash(cfg),
+        }
+        write_json(os.path.join(self.output_dir, METRICS_FILE), payload)
