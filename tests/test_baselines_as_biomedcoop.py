@@ -125,7 +125,7 @@ def test_prograd_with_biomedcoops_student_teacher_has_no_kl_gradient():
 @requires_dassl
 def test_tip_adapter_head_holds_the_searched_alpha_and_beta():
     from trainers.cache_model import CacheHead, search_values
-    from trainers.feature_baselines import CacheTrainer
+    from trainers.feature_baselines import TipCache
 
     torch.manual_seed(3)
     cfg = default_cfg()
@@ -135,7 +135,7 @@ def test_tip_adapter_head_holds_the_searched_alpha_and_beta():
     text = F.normalize(torch.randn(3, 8), dim=-1)
     head = CacheHead(keys, labels, 3, text, 2.0, 1.0, 1.0, trainable_keys=False)
     val = F.normalize(keys + 0.6 * torch.randn(6, 8), dim=-1), labels
-    trainer = bare_trainer(CacheTrainer, cfg, trainable=head, features=lambda split: val)
+    trainer = bare_trainer(TipCache, cfg, trainable=head, features=lambda split: val)
     result = trainer.search()
     betas, alphas = search_values(10.0, 4), search_values(4.0, 4)
     one_hot = F.one_hot(labels).float()
@@ -301,16 +301,19 @@ def test_augmentation_without_flip_is_the_crop_alone():
 
 @requires_dassl
 def test_prompt_learners_follow_biomedcoops_transforms_and_reject_others():
-    from trainers.fast_data import Augmentation
+    from trainers.fast_data import CROP_SCALE, Augmentation
+    from trainers.loaders import train_augmentation
     from trainers.prompt_learning import CoOp
 
     cfg = default_cfg()
-    cfg.INPUT.TRANSFORMS = ["random_resized_crop", "normalize"]
-    assert CoOp.train_augmentation(bare_trainer(CoOp, cfg)) == Augmentation(crop=True, flip=False)
+    cfg.TRAINER.NAME, cfg.INPUT.TRANSFORMS = "CoOp", ["random_resized_crop", "normalize"]
+    assert train_augmentation(cfg) == Augmentation(crop=True, flip=False, scale=CROP_SCALE)
     cfg.INPUT.TRANSFORMS = ["random_resized_crop", "random_flip", "normalize"]
-    assert CoOp.train_augmentation(bare_trainer(CoOp, cfg)) == Augmentation(crop=True, flip=True)
+    assert train_augmentation(cfg) == Augmentation(crop=True, flip=True)
+    cfg.TRAINER.NAME = "BioMedVR"  # a VR trainer keeps TRAINER.COMMON.AUGMENT's crop and flip
+    cfg.INPUT.TRANSFORMS, cfg.TRAINER.COMMON.AUGMENT = ["random_resized_crop"], False
+    assert train_augmentation(cfg) == Augmentation(crop=False, flip=False)
     cfg.INPUT.TRANSFORMS = ["colorjitter"]
-    cfg.TRAINER.COOP.PREC = "fp32"
     with pytest.raises(ValueError, match=r"INPUT.TRANSFORMS \['colorjitter'\]: prompt learners support"):
         CoOp.check_cfg(bare_trainer(CoOp, cfg, cfg_node="COOP"), cfg)
 
@@ -318,12 +321,12 @@ def test_prompt_learners_follow_biomedcoops_transforms_and_reject_others():
 @requires_dassl
 @pytest.mark.parametrize("name", ["CLIP_Adapter", "TipAdapter_F", "LPPlusPlus"])
 def test_feature_baselines_crop_an_area_of_half_to_all_and_flip_as_biomedcoops_main(name):
-    import trainers.feature_baselines as feature_baselines
     from trainers.fast_data import Augmentation
+    from trainers.loaders import train_augmentation
 
-    trainer_class = getattr(feature_baselines, name)
-    augmentation = trainer_class.train_augmentation(bare_trainer(trainer_class, default_cfg()))
-    assert augmentation == Augmentation(crop=True, flip=True, scale=(0.5, 1.0))
+    cfg = default_cfg()
+    cfg.TRAINER.NAME = name
+    assert train_augmentation(cfg) == Augmentation(crop=True, flip=True, scale=(0.5, 1.0))
 
 
 @requires_dassl

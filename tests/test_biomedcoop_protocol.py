@@ -131,7 +131,7 @@ def test_the_table_covers_every_method_dataset_and_protocol():
 def test_planned_config_equals_biomedcoops(row, planned):
     import train
     from trainers.fast_data import CROP_SCALE, Augmentation
-    from trainers.prompt_learning import PromptLearningTrainer
+    from trainers.loaders import train_augmentation
 
     method, protocol, dataset, source, batch, lr, epochs, values = row
     cfg = train.setup_cfg(train.parse_args(list(planned[method, protocol, dataset])))
@@ -154,7 +154,7 @@ def test_planned_config_equals_biomedcoops(row, planned):
             node.CSC,
             node.CLASS_TOKEN_POSITION,
         ),
-        "augmentation": PromptLearningTrainer.train_augmentation(type("T", (), {"cfg": cfg})()),
+        "augmentation": train_augmentation(cfg),
         **{key: node[key] for key in values},
     }
     expected = {

@@ -184,6 +184,7 @@ def test_biomedcoop_style_trainer_files_load_unchanged(tmp_path, method):
 
     import train as train_module
     from trainers.fast_data import Augmentation
+    from trainers.loaders import train_augmentation
 
     path = tmp_path / f"{method}.yaml"
     path.write_text(BIOMEDCOOP_COMMON + BIOMEDCOOP_STYLE[method])
@@ -193,10 +194,8 @@ def test_biomedcoop_style_trainer_files_load_unchanged(tmp_path, method):
     assert cfg.MODEL.BACKBONE.NAME == "BiomedCLIP"
     assert cfg.OPTIM.LR == 0.0025 and cfg.TRAINER[method.upper()].CTX_INIT == "a photo of a"
     trainer_class = TRAINER_REGISTRY.get(method)
-    trainer = object.__new__(trainer_class)
-    trainer_class.check_cfg(trainer, cfg)
-    trainer.cfg = cfg
-    assert trainer.train_augmentation() == Augmentation(crop=True, flip=False)  # the file's transforms
+    trainer_class.check_cfg(object.__new__(trainer_class), cfg)
+    assert train_augmentation(cfg) == Augmentation(crop=True, flip=False)  # the file's transforms
     precision = "amp" if method == "CoOp" else "fp32"  # fp32: BiomedCoOp's default where a file has none
     assert precision == cfg.TRAINER[method.upper()].PREC
 

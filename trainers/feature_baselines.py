@@ -35,11 +35,8 @@ from trainers.fast_data import Augmentation, FastEvalLoader, decode_all, decode_
 from trainers.features import FeatureClassifier, encode_loader
 from trainers.frozen_clip import FrozenCLIPTrainer
 from trainers.linear_probe import LinearHead, LPPlusPlusHead, fit_linear_probe, fit_lp_plus_plus
-from trainers.loaders import RGBDatasetWrapper
+from trainers.loaders import RGBDatasetWrapper, train_augmentation
 from trainers.run_files import FIT_FILE
-
-# The area range of the random resized crop of BiomedCoOp's main.py (its feature baselines' training).
-FEATURE_CROP_SCALE = (0.5, 1.0)
 
 
 class FeatureTrainer(FrozenCLIPTrainer):
@@ -49,11 +46,6 @@ class FeatureTrainer(FrozenCLIPTrainer):
 
     def build_head(self) -> nn.Module:
         raise NotImplementedError
-
-    def train_augmentation(self) -> Augmentation:
-        """BiomedCoOp's crop (area 0.5-1) and flip, or neither (TRAINER.COMMON.AUGMENT False)."""
-        augment = self.cfg.TRAINER.COMMON.AUGMENT
-        return Augmentation(crop=augment, flip=augment, scale=FEATURE_CROP_SCALE)
 
     def _check_checkpoint(
         self, checkpoint: dict, path: str, module: nn.Module, resuming: bool = False
@@ -166,7 +158,8 @@ def check_tip_cfg(tip: CfgNode) -> None:
 
 
 class TipCache:
-    """Tip-Adapter's cache: keys from the plain training features, values their one-hot labels.
+    """Tip-Adapter's cache: keys from augmented views of the training images (cache_keys), values their
+    one-hot labels.
 
     Mixed into a feature trainer (fitted for TipAdapter, trained for TipAdapter_F), ahead of it.
     """
@@ -208,7 +201,7 @@ class TipCache:
         encoded = [
             encode_loader(
                 self.model.encode,
-                self.plain_train_loader(self.train_augmentation()),
+                self.plain_train_loader(train_augmentation(self.cfg)),
                 self.parse_batch_test,
                 f"Cache keys, view {view + 1}/{views}",
             )

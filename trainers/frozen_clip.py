@@ -26,7 +26,7 @@ from datasets.catalog import prompt_templates
 from trainers.backbones import load_backbone
 from trainers.checkpoints import MODULE_NAME, CheckpointHooks
 from trainers.encoding import PRECISIONS, Scores, class_text_embeddings
-from trainers.fast_data import Augmentation, FastTrainLoader, epoch_generator
+from trainers.fast_data import FastTrainLoader, epoch_generator
 from trainers.loaders import TrainBatches, build_loaders
 from trainers.metrics import accuracy, classification_report, print_report
 from trainers.run_files import RunRecords, append_history, write_embeddings
@@ -88,15 +88,9 @@ class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
             return one_shot
         return self.cfg.DATALOADER.TRAIN_X.BATCH_SIZE
 
-    def train_augmentation(self) -> Augmentation:
-        """Random resized crop and flip of training images, or neither (TRAINER.COMMON.AUGMENT)."""
-        augment = self.cfg.TRAINER.COMMON.AUGMENT
-        return Augmentation(crop=augment, flip=augment)
-
     def build_data_loader(self) -> None:
         batches = TrainBatches(self.train_batch_size, self.drop_last_batch) if self.trains else None
-        size, augmentation = self.data_image_size(), self.train_augmentation()
-        loaders = build_loaders(self.cfg, size, self.device, batches, augmentation)
+        loaders = build_loaders(self.cfg, self.data_image_size(), self.device, batches)
         self.dm = dm = loaders.dm
         self.train_loader_x, self.train_loader_u = loaders.train, None
         self.val_loader, self.test_loader = loaders.val, loaders.test

@@ -15,6 +15,7 @@ from yacs.config import CfgNode
 
 from datasets.images import load_rgb
 from trainers.fast_data import (
+    CROP_SCALE,
     Augmentation,
     FastEvalLoader,
     FastTrainLoader,
@@ -23,6 +24,7 @@ from trainers.fast_data import (
     open_image_array,
     pil_transforms,
 )
+from trainers.methods import BY_NAME
 
 
 class RGBDatasetWrapper(DatasetWrapper):
@@ -57,15 +59,31 @@ class Loaders:
     test: Any
 
 
-def build_loaders(
-    cfg: CfgNode,
-    size: int,
-    device: torch.device,
-    batches: TrainBatches | None,
-    augmentation: Augmentation,
-) -> Loaders:
-    """The loaders of a run whose images are decoded at ``size``, training images augmented as
-    ``augmentation`` says."""
+# INPUT.TRANSFORMS the prompt learners follow (Dassl's names; "normalize" is always done by the model).
+PROMPT_TRANSFORMS = ("random_resized_crop", "random_flip", "normalize")
+# The area range of the random resized crop of BiomedCoOp's main.py (its feature baselines' training).
+FEATURE_CROP_SCALE = (0.5, 1.0)
+
+
+def train_augmentation(cfg: CfgNode) -> Augmentation:
+    """How the training images of a run are augmented, by its trainer's family (trainers/methods.py):
+    prompt learners follow INPUT.TRANSFORMS when it lists any (BiomedCoOp's files: random_resized_crop,
+    no flip); feature baselines crop an area of 0.5-1 and flip (BiomedCoOp's main.py); otherwise, and
+    for an empty INPUT.TRANSFORMS, crop and flip or neither (TRAINER.COMMON.AUGMENT)."""
+    row, transforms, augment = (
+        BY_NAME.get(cfg.TRAINER.NAME),
+        list(cfg.INPUT.TRANSFORMS),
+        cfg.TRAINER.COMMON.AUGMENT,
+    )
+    family = row.family if row is not None else ""
+    if family == "prompt" and transforms:
+        return Augmentation(crop="random_resized_crop" in transforms, flip="random_flip" in transforms)
+    return Augmentation(augment, augment, FEATURE_CROP_SCALE if family == "feature" else CROP_SCALE)
+
+
+def build_loaders(cfg: CfgNode, size: int, device: torch.device, batches: TrainBatches | None) -> Loaders:
+    """The loaders of a run whose images are decoded at ``size`` (training images: train_augmentation)."""
+    augmentation = train_augmentation(cfg)
     crop, flip, scale = augmentation
     interpolation = cfg.INPUT.INTERPOLATION
     dm = DataManager(

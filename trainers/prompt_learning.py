@@ -25,8 +25,8 @@ from yacs.config import CfgNode
 
 from attributes.prompt_table import load_prompt_ensembles
 from trainers.encoding import Scores
-from trainers.fast_data import Augmentation
 from trainers.frozen_clip import FrozenCLIPTrainer
+from trainers.loaders import PROMPT_TRANSFORMS
 from trainers.prompt_losses import (
     distillation_kl,
     keep_prompts,
@@ -38,8 +38,6 @@ from trainers.prompt_losses import (
 )
 from trainers.text_prompts import CoOpCLIP, PromptLearner, check_prompt_cfg
 
-# INPUT.TRANSFORMS the prompt learners follow (Dassl's names; "normalize" is always done by the model).
-PROMPT_TRANSFORMS = ("random_resized_crop", "random_flip", "normalize")
 # TRAINER.PROGRAD.TEACHER: the KL's target; TRAINER.BIOMEDCOOP.PRUNING: the z-score of the pruning
 # (trainers/config.py).
 PROGRAD_TEACHERS = ("zero_shot", "student")
@@ -67,14 +65,6 @@ class PromptLearningTrainer(FrozenCLIPTrainer):
                 "only with the crop), or [] for TRAINER.COMMON.AUGMENT's crop and flip; the model "
                 "normalizes every image with the backbone's mean and std"
             )
-
-    def train_augmentation(self) -> Augmentation:
-        """INPUT.TRANSFORMS when it lists any (BiomedCoOp's files: random_resized_crop only, no flip),
-        else TRAINER.COMMON.AUGMENT's crop and flip."""
-        transforms = list(self.cfg.INPUT.TRANSFORMS)
-        if not transforms:
-            return super().train_augmentation()
-        return Augmentation(crop="random_resized_crop" in transforms, flip="random_flip" in transforms)
 
     def build_classifier(self) -> tuple[nn.Module, nn.Module]:
         node = self.node
