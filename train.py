@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 import torch
+import yaml
 from dassl.config import get_cfg_default
 from dassl.engine import TRAINER_REGISTRY, build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 import datasets.biomed  # noqa: F401  (registers the eleven datasets)
-from trainers.aliases import resolve_trainer_alias
+from trainers.aliases import feature_file_error, resolve_trainer_alias
 from trainers.backbones import BackboneError, fetch_weights
 from trainers.config import extend_cfg, fit_workers
 from trainers.methods import import_trainers
@@ -63,6 +64,14 @@ def resolve_alias(cfg) -> None:
     print(f"Trainer alias: {trainer} with MODEL.BACKBONE.NAME {cfg.MODEL.BACKBONE.NAME}")
 
 
+def check_not_feature_file(path: str) -> None:
+    """Stop with one line when ``path`` is one of BiomedCoOp's feature-baseline files (not Dassl's)."""
+    with open(path) as file:
+        message = feature_file_error(yaml.safe_load(file), path)
+    if message:
+        raise SystemExit(f"error: {message}")
+
+
 def setup_cfg(args: argparse.Namespace):
     """Dassl defaults + this project's keys, then dataset file, method file, flags, KEY VALUE pairs;
     BiomedCoOp's trainer names resolved last."""
@@ -71,6 +80,7 @@ def setup_cfg(args: argparse.Namespace):
     if args.dataset_config_file:
         cfg.merge_from_file(args.dataset_config_file)
     if args.config_file:
+        check_not_feature_file(args.config_file)
         cfg.merge_from_file(args.config_file)
     reset_cfg(cfg, args)
     cfg.merge_from_list(args.opts)
