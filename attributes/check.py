@@ -3,9 +3,7 @@
 Besides the format checks, confusion-aware sentences go through the direction check
 (`attributes.files.direction_issue`, column "dir"), and every sentence through the visibility check
 (`attributes.visibility`, column "vis"; `--guide` prints what each dataset's images show). The class
-lists are the catalog's, for every domain. A missing file is a problem for the datasets of
-`REQUIRED_DOMAINS`; files of the other datasets are checked when present and listed as "absent"
-otherwise (the natural-image sets are being written).
+lists and minimum counts are the catalog's, for every domain; a missing file is a problem.
 """
 
 from __future__ import annotations
@@ -31,11 +29,6 @@ from attributes.files import (
     resolve_set_dir,
 )
 from attributes.visibility import visibility_note
-from datasets.catalog import BIOMEDICAL
-
-# Domains whose datasets must have every attribute file. Once the curated sets of all seven
-# natural-image datasets exist, this becomes datasets.catalog.DOMAINS.
-REQUIRED_DOMAINS = (BIOMEDICAL,)
 
 COLUMNS = ("dataset", "kind", "classes", "min", "median", "long", "short", "dup", "dir", "vis", "unknown")
 WIDTHS = (15, 8, 8, 5, 7, 5, 6, 4, 4, 4, 7)
@@ -68,8 +61,6 @@ def check_file(set_dir: Path, dataset: str, kind: str, min_count: int) -> tuple[
         path = attribute_file(set_dir, dataset, kind)
         data = read_attribute_file(path)
     except AttributeSetError as err:  # missing or unreadable file
-        if not path.is_file() and DATASETS[dataset].domain not in REQUIRED_DOMAINS:
-            return _row((dataset, kind, "absent", *"-" * 8)), []
         problem = Problem(dataset, kind, None, path, str(err), "unreadable")
         return _row((dataset, kind, f"0/{expected}", *"-" * 8)), [problem]
     problems = check_attributes(data, classnames, dataset=dataset, kind=kind, file=path, min_count=min_count)

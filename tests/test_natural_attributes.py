@@ -63,12 +63,9 @@ def test_natural_sets_of_the_curated_set_need_six_sentences_per_kind(curated, ca
     assert run_check(curated, "oxford_pets") == 0
 
 
-def test_a_natural_sets_missing_files_are_listed_as_absent_but_a_biomedical_ones_fail(curated, capsys):
-    assert run_check(curated, "dtd", "eurosat") == 0
-    rows = [
-        line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(("dtd", "eurosat"))
-    ]
-    assert [row[:3] for row in rows] == [[d, k, "absent"] for d in ("dtd", "eurosat") for k in KINDS]
+def test_a_missing_file_fails_in_every_domain(curated, capsys):
+    assert run_check(curated, "eurosat") == 1
+    assert "no 'des' attribute file for dataset 'eurosat'" in capsys.readouterr().out
     assert run_check(curated, "busi") == 1
     assert "no 'des' attribute file for dataset 'busi'" in capsys.readouterr().out
 
