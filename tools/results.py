@@ -11,10 +11,15 @@ linear probes and adapters after zero-shot, as in its benchmark). With several b
 
 A run is a ``seed<S>`` folder at ``<dataset>/shots_<K>/<Trainer>/<backbone>/seed<S>`` (few-shot and
 zero-shot, K = 0) or at ``base2new/{train_base,test_new}/<dataset>/shots_<K>/<Trainer>/<backbone>/seed<S>``.
-Only runs with a ``metrics.json`` (the test finished) enter the tables. A folder with a ``log.txt*``
-but no ``metrics.json`` is listed under the tables as *failed* when its newest log holds a Python
-traceback, else as *unfinished*; that includes logs that print results but come from a codebase
-that writes no ``metrics.json`` (``tools.parse_test_res`` reads those).
+Only runs with a ``metrics.json`` (the test finished) of the test split (``--split val`` for
+validation results) enter the tables. A folder with a ``log.txt*`` but no ``metrics.json`` is listed
+under the tables as *failed* when its newest log holds a Python traceback, else as *unfinished*; that
+includes logs that print results but come from a codebase that writes no ``metrics.json``
+(``tools.parse_test_res`` reads those). A ``metrics.json`` that cannot be read or holds non-finite
+results (a diverged run) is *failed* too, as in ``tools.parse_test_res``. Seeds of one experiment
+that ran with different settings (``config_hash``) are never averaged: they are listed under the
+tables, with the keys that differ. Runs trained on all training images (``DATASET.NUM_SHOTS`` 0 or
+less) are not few-shot results and are listed there too.
 
 Cells are mean ± population std over seeds (± only with two or more seeds). "Avg." is the mean of the
 per-dataset means; its std is over seeds of the per-seed average, using the seeds every averaged
@@ -26,7 +31,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import math
 import os
 import re
@@ -38,7 +42,15 @@ from pathlib import Path
 import numpy as np
 
 from datasets.catalog import CATALOG
-from tools.parse_test_res import SEED_FOLDER, harmonic_mean, newest_log
+from tools.parse_test_res import (
+    SEED_FOLDER,
+    MetricsError,
+    harmonic_mean,
+    load_metrics,
+    newest_log,
+    settings_conflict,
+)
+from trainers.run_files import ALL_IMAGES
 
 # The 11 benchmark datasets in the benchmark's order, as config names, with their table headers.
 DATASETS = tuple(CATALOG)
@@ -170,7 +182,7 @@ def failure_reason(log: Path) -> str | None:
     return next((line.strip() for line in lines if line.strip() and not line[0].isspace()), "traceback")
 
 
-def read_run(folder: str | Path) -> Run | None:
+def read_run(folder: str | Path, split: str = "test") -> Run | None:
     """A run folder's description and metrics; None when it is not a run folder or holds no file yet."""
     run = parse_run_path(folder)
     if run is None:
@@ -178,12 +190,18 @@ def read_run(folder: str | Path) -> Run | None:
     metrics_file, log = run.path / "metrics.json", newest_log(run.path)
     if metrics_file.is_file():
         try:
-            metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-            float(metrics["accuracy"])
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            run.status, run.reason = "failed", f"unreadable metrics.json ({error!r})"
+            metrics = load_metrics(metrics_file)
+        except MetricsError as error:
+            run.status, run.reason = "failed", str(error)
             return run
-        run.metrics = metrics
+        if metrics.get("split", "test") != split:
+            run.status = "not tabulated"
+            run.reason = f"a {metrics['split']}-split result (--split {metrics['split']} tabulates it)"
+        elif metrics.get("shots") == ALL_IMAGES:
+            run.status = "not tabulated"
+            run.reason = "trained on all training images (DATASET.NUM_SHOTS 0 or less): not a few-shot result"
+        else:
+            run.metrics = metrics
         return run
     if log is None:
         return None
@@ -191,6 +209,19 @@ def read_run(folder: str | Path) -> Run | None:
     run.status = "unfinished" if reason is None else "failed"
     run.reason = f"{log.name}: {reason or 'no metrics.json'}"
     return run
+
+
+def set_apart_mixed_settings(runs: Sequence[Run]) -> None:
+    """Take the seeds of an experiment out of the tables when they ran with different settings."""
+    experiments: dict[Path, list[Run]] = {}
+    for run in runs:
+        if run.finished:
+            experiments.setdefault(run.path.parent, []).append(run)
+    for seeds in experiments.values():
+        conflict = settings_conflict({run.seed: run.path for run in seeds})
+        if conflict is not None:
+            for run in seeds:
+                run.metrics, run.status, run.reason = None, "not averaged", conflict
 
 
 BEST_TEST_NOTE = (
@@ -209,16 +240,18 @@ def best_test_runs(runs: Iterable[Run]) -> list[Run]:
     return chosen
 
 
-def collect_runs(root: str | Path) -> list[Run]:
-    """Every run folder under ``root``, finished or not, in path order."""
+def collect_runs(root: str | Path, split: str = "test") -> list[Run]:
+    """Every run folder under ``root``, finished or not, in path order; seeds of one experiment with
+    different settings are set apart (not finished)."""
     runs = []
     for directory, subdirectories, _ in os.walk(root):
         subdirectories.sort()
         if SEED_FOLDER.fullmatch(os.path.basename(directory)):
             subdirectories.clear()
-            run = read_run(directory)
+            run = read_run(directory, split)
             if run is not None:
                 runs.append(run)
+    set_apart_mixed_settings(runs)
     return runs
 
 
@@ -490,7 +523,7 @@ def format_table_markdown(table: Table) -> str:
 
 def format_failed_markdown(failed: Sequence[Run]) -> str:
     """The failed and unfinished runs as a markdown list."""
-    lines = ["### Failed or unfinished runs (a log.txt but no metrics.json)", ""]
+    lines = ["### Runs not in the tables (failed, unfinished, not averaged or not tabulated)", ""]
     if not failed:
         return "\n".join([*lines, "None."])
     lines.extend(f"- `{run.path}`: {run.status} ({run.reason})" for run in failed)
@@ -564,7 +597,9 @@ def format_csv(tables: Sequence[Table], base_new: Sequence[BaseNew], failed: Seq
         )
     sections.append(("base2new: base-to-novel accuracy (%), hm = 2*base*new/(base+new)", rows))
     failed_rows = [["path", "status", "reason"], *([str(run.path), run.status, run.reason] for run in failed)]
-    sections.append(("failed: runs with a log.txt but no metrics.json", failed_rows))
+    sections.append(
+        ("failed: runs not in the tables (failed, unfinished, not averaged, not tabulated)", failed_rows)
+    )
     buffer = io.StringIO()
     for index, (comment, section_rows) in enumerate(sections):
         if index:
@@ -584,12 +619,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--backbone", help="backbone folder name (vit_b16, rn50, ...); default: every backbone found"
     )
+    parser.add_argument("--split", default="test", help="the evaluated split to tabulate (test, or val)")
     parser.add_argument("--best-test", action="store_true", help=BEST_TEST_NOTE)
     args = parser.parse_args(argv)
     root = Path(args.output_dir)
     if not root.is_dir():
         parser.error(f"not a directory: {root}")
-    runs = collect_runs(root)
+    runs = collect_runs(root, args.split)
     if args.best_test:
         print(BEST_TEST_NOTE + "\n")
         runs = best_test_runs(runs)

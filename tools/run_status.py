@@ -28,7 +28,7 @@ from typing import Any
 
 from yacs.config import CfgNode
 
-from trainers.run_files import METRICS_FILE, config_hash, config_values, read_config
+from trainers.run_files import METRICS_FILE, config_hash, differing_keys, read_config
 
 ABSENT, RESUMABLE, DONE, CONFLICT = "absent", "resumable", "done", "conflict"
 EXIT_TRAIN, EXIT_CONFLICT, EXIT_SKIP = 0, 2, 3
@@ -95,14 +95,7 @@ def has_checkpoint(run_dir: str) -> bool:
 def _differences(recorded: CfgNode | None, wanted: CfgNode) -> tuple[list[tuple[str, Any, Any]], str]:
     if recorded is None:
         return [], "the run predates config.yaml, so the keys that differ cannot be named"
-    old, new = config_values(recorded), config_values(wanted)
-    missing = object()
-    changed = [
-        (key, old.get(key, missing), new.get(key, missing))
-        for key in sorted(set(old) | set(new))
-        if old.get(key, missing) != new.get(key, missing)
-    ]
-    return [(key, None if a is missing else a, None if b is missing else b) for key, a, b in changed], ""
+    return differing_keys(recorded, wanted), ""
 
 
 def _recorded_hash(run_dir: str) -> str:

@@ -15,6 +15,7 @@ from datasets.atomic import atomic_write, write_json
 RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT", "DATALOADER.NUM_WORKERS")
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
+ALL_IMAGES = "all"  # metrics.json's "shots" of a run trained on every training image (NUM_SHOTS <= 0)
 
 
 def _experiment_config(cfg: CfgNode) -> CfgNode:
@@ -48,6 +49,16 @@ def config_values(cfg: CfgNode) -> dict[str, Any]:
 
     walk(cfg, "")
     return {key: value for key, value in flat.items() if key not in RUN_SPECIFIC_KEYS}
+
+
+def differing_keys(old: CfgNode, new: CfgNode) -> list[tuple[str, Any, Any]]:
+    """(key, old value, new value) of every experiment key whose value differs (None where absent)."""
+    before, after = config_values(old), config_values(new)
+    return [
+        (key, before.get(key), after.get(key))
+        for key in sorted(set(before) | set(after))
+        if key not in before or key not in after or before[key] != after[key]
+    ]
 
 
 def write_config(output_dir: str, cfg: CfgNode) -> None:
