@@ -13,10 +13,12 @@ import datasets.biomed  # noqa: F401  (registers the eleven datasets)
 import trainers.feature_baselines  # registers the feature-based baselines
 import trainers.prompt_learning  # registers the prompt-learning trainers
 import trainers.vr  # noqa: F401  (registers the VR trainers)
+from datasets.atomic import NoSpaceError
 from trainers.aliases import resolve_trainer_alias
 from trainers.backbones import BackboneError, fetch_weights
 from trainers.config import extend_cfg, fit_workers
-from trainers.run_files import write_config
+from trainers.frozen_clip import TrainingDiverged
+from trainers.run_files import RunFolderError, check_evaluation_folder, check_resume, write_config
 from trainers.run_lock import RunLockedError, output_lock
 
 
@@ -89,12 +91,16 @@ def main(args: argparse.Namespace) -> None:
     try:
         with output_lock(cfg.OUTPUT_DIR):
             run(cfg, args)
-    except RunLockedError as error:
+    except (RunLockedError, RunFolderError, TrainingDiverged, NoSpaceError) as error:
         raise SystemExit(f"error: {error}") from None
 
 
 def run(cfg, args: argparse.Namespace) -> None:
     """The run itself: log, config dump, trainer, then training or evaluation."""
+    if args.eval_only:
+        check_evaluation_folder(cfg.OUTPUT_DIR, args.model_dir)
+    elif not args.no_train:
+        check_resume(cfg.RESUME or cfg.OUTPUT_DIR, cfg)
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from yacs.config import CfgNode
 
 from tools import parse_test_res, results
-from trainers.run_files import config_hash, write_config
+from trainers.run_files import RunFolderError, config_hash, remove_run, write_config
 
 
 def tiny_cfg(max_epoch: int, seed: int) -> CfgNode:
@@ -100,3 +101,21 @@ def test_a_run_on_all_training_images_is_not_a_few_shot_result(tmp_path: Path) -
     finished_seed(tmp_path, 1, 91.0, max_epoch=5, shots="all")
     [run] = results.collect_runs(tmp_path)
     assert not run.finished and "all training images" in run.reason
+
+
+def test_overwrite_deletes_only_what_runs_write(tmp_path: Path) -> None:
+    run = finished_seed(tmp_path, 1, 70.0, max_epoch=5)
+    (run / "log.txt-2026-01-01-00-00-00").write_text("log")
+    (run / "prompt_learner").mkdir()
+    (run / "prompt_learner" / "checkpoint").write_text("model.pth.tar-5\n")
+    (run / ".run.lock").write_text("")
+    (run / "notes.txt").write_text("my notes")
+    with pytest.raises(RunFolderError, match=r"also holds files that no run writes \(notes\.txt\)"):
+        remove_run(str(run))
+    assert sorted(path.name for path in run.iterdir()) == [
+        ".run.lock", "config.yaml", "log.txt-2026-01-01-00-00-00", "metrics.json", "notes.txt",
+        "prompt_learner",
+    ]  # fmt: skip
+    (run / "notes.txt").unlink()
+    remove_run(str(run))
+    assert list(run.iterdir()) == []

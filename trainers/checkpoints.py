@@ -8,12 +8,16 @@ training goes), the ``checkpoint`` pointer naming it (what ``--resume`` follows)
 
 from __future__ import annotations
 
+import glob
+import io
 import os
 import pickle
 import re
 from typing import Any
 
 import torch
+
+from datasets.atomic import atomic_path, ensure_space
 
 MODULE_NAME = "prompt_learner"  # the one module a run registers with Dassl: its folder in the run
 POINTER = "checkpoint"
@@ -49,6 +53,11 @@ def read_pointer(folder: str) -> str:
     return os.path.join(folder, name)
 
 
+def has_checkpoint(run_dir: str) -> bool:
+    """Whether a run folder holds a checkpoint to resume: a module folder with a ``checkpoint`` pointer."""
+    return bool(glob.glob(os.path.join(glob.escape(run_dir), "*", POINTER)))
+
+
 def saved_epochs(folder: str) -> list[int]:
     """The epochs of the ``model.pth.tar-<E>`` files of a module folder, in order."""
     names = os.listdir(folder) if os.path.isdir(folder) else []
@@ -67,6 +76,15 @@ def resolve_checkpoint(folder: str, epoch: int | None = None) -> str | None:
         return read_pointer(folder)
     epochs = saved_epochs(folder)
     return os.path.join(folder, epoch_file(epochs[-1])) if epochs else None
+
+
+def write_checkpoint(path: str, state: dict[str, Any]) -> None:
+    """Save a checkpoint atomically, after checking that its disk has room for it."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    ensure_space(path, buffer.getbuffer().nbytes)
+    with atomic_path(path) as temporary, open(temporary, "wb") as file:
+        file.write(buffer.getbuffer())
 
 
 def read_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 from yacs.config import CfgNode
 
-from datasets.atomic import atomic_path, atomic_write, write_json
+from datasets.atomic import atomic_write, write_json
 from datasets.images import load_rgb
 from trainers.backbones import load_backbone
 from trainers.checkpoints import (
@@ -36,6 +36,7 @@ from trainers.checkpoints import (
     read_pointer,
     resolve_checkpoint,
     saved_epochs,
+    write_checkpoint,
 )
 from trainers.fast_data import (
     FastEvalLoader,
@@ -48,11 +49,15 @@ from trainers.fast_data import (
 )
 from trainers.metrics import accuracy, classification_report
 from trainers.mope import Scores
-from trainers.run_files import append_history, config_hash, read_history, truncate_history
+from trainers.run_files import ALL_IMAGES, append_history, config_hash, read_history, truncate_history
 from trainers.schedule import build_scheduler
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "amp": torch.float16}
 LR_STEPS = ("epoch", "batch")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the trained parameters became non-finite: the run stops before recording anything."""
 
 
 class RGBDatasetWrapper(DatasetWrapper):
@@ -98,6 +103,12 @@ class FrozenCLIPTrainer(TrainerX):
         if cfg.TRAINER.COMMON.LR_STEP not in LR_STEPS:
             raise ValueError(
                 f"TRAINER.COMMON.LR_STEP must be one of {LR_STEPS}, got {cfg.TRAINER.COMMON.LR_STEP!r}"
+            )
+        if self.trains and cfg.DATASET.NUM_SHOTS < 1:
+            print(
+                f"DATASET.NUM_SHOTS {cfg.DATASET.NUM_SHOTS}: training on every training image (Dassl's "
+                f"meaning), not a few-shot run; metrics.json records shots {ALL_IMAGES!r} and the images "
+                "used per class, and tools.results keeps it out of the few-shot tables"
             )
         if self.trains and cfg.OPTIM.MAX_EPOCH < 1:
             raise ValueError(
@@ -267,7 +278,8 @@ class FrozenCLIPTrainer(TrainerX):
         scores = self.model(images)
         loss, parts = self.compute_loss(scores, labels)
         self.model_zero_grad()
-        self.detect_anomaly(loss)
+        if not torch.isfinite(loss):
+            self.diverged(f"the loss is {loss.item()} at batch {self.batch_idx + 1}")
         self.backward(loss)
         if self.scaler is None:
             self.model_update()
@@ -279,6 +291,14 @@ class FrozenCLIPTrainer(TrainerX):
         if self.lr_per_batch:
             self.update_lr()
         return parts
+
+    def diverged(self, what: str) -> None:
+        """Stop the run, naming the epoch and the likely key (nothing of this epoch is recorded)."""
+        raise TrainingDiverged(
+            f"training diverged in epoch {self.epoch + 1} of {self.max_epoch}: {what}. The learning rate "
+            f"OPTIM.LR {self.cfg.OPTIM.LR} is the likely cause: lower it and train again in a new "
+            "--output-dir (no metrics.json was written)."
+        )
 
     def scaled(self, loss: torch.Tensor) -> torch.Tensor:
         """The loss as it is back-propagated: multiplied by the grad scaler's factor under fp16."""
@@ -292,6 +312,8 @@ class FrozenCLIPTrainer(TrainerX):
         """Step the schedule after the epoch's last progress line (which thus shows the epoch's own
         learning rate), then Dassl's evaluation and checkpoint, then the history line. With
         TRAINER.COMMON.LR_STEP batch the schedule was stepped after every batch instead."""
+        if self.trains and not all(torch.isfinite(p).all() for p in self.trainable.parameters()):
+            self.diverged("the trained parameters are no longer finite")
         if self.trains and not self.lr_per_batch:
             self.update_lr()
         super().after_epoch()
@@ -392,8 +414,8 @@ class FrozenCLIPTrainer(TrainerX):
         return self.epoch + 1 if self.trains else 0
 
     def shots_per_class(self) -> dict[str, int] | None:
-        """Training images used per class in a few-shot run (fewer than NUM_SHOTS where a class is small)."""
-        if self.cfg.DATASET.NUM_SHOTS < 1:
+        """Training images used per class (fewer than NUM_SHOTS where a class is small); None if untrained."""
+        if not self.trains:
             return None
         counts = Counter(datum.label for datum in self.dm.dataset.train_x)
         return {self.lab2cname[label]: counts[label] for label in range(self.num_classes)}
@@ -404,7 +426,7 @@ class FrozenCLIPTrainer(TrainerX):
             "trainer": cfg.TRAINER.NAME,
             "dataset": cfg.DATASET.NAME,
             "backbone": cfg.MODEL.BACKBONE.NAME,
-            "shots": cfg.DATASET.NUM_SHOTS,
+            "shots": cfg.DATASET.NUM_SHOTS if cfg.DATASET.NUM_SHOTS > 0 or not self.trains else ALL_IMAGES,
             "seed": cfg.SEED,
             "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
             "classnames": self.classnames,
@@ -442,8 +464,7 @@ class FrozenCLIPTrainer(TrainerX):
                 "input_size": self.data_image_size(),
             }
             filename = model_name or epoch_file(epoch + 1)
-            with atomic_path(os.path.join(folder, filename)) as temporary:
-                torch.save(state, temporary)
+            write_checkpoint(os.path.join(folder, filename), state)
             if model_name:
                 continue
             with atomic_write(os.path.join(folder, POINTER)) as pointer:
