@@ -119,3 +119,29 @@ def test_overwrite_deletes_only_what_runs_write(tmp_path: Path) -> None:
     (run / "notes.txt").unlink()
     remove_run(str(run))
     assert list(run.iterdir()) == []
+
+
+def test_each_table_defaults_to_the_shots_of_its_own_runs(tmp_path: Path, capsys) -> None:
+    from tools import figures
+
+    for seed in (1, 2):
+        few = tmp_path / "busi" / "shots_4" / "BioMedVR" / "vit_b16" / f"seed{seed}"
+        few.mkdir(parents=True)
+        (few / "metrics.json").write_text(json.dumps({"accuracy": 60.0 + seed}))
+        for side, accuracy in (("train_base", 80.0), ("test_new", 40.0)):
+            folder = (
+                tmp_path / "base2new" / side / "busi" / "shots_16" / "BioMedVR" / "vit_b16" / f"seed{seed}"
+            )
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps({"accuracy": accuracy + seed}))
+    assert results.main([str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "Table 1: accuracy (%) with vit_b16, 4 shots" in text and "| BioMedVR | **61.5 ± 0.5** |" in text
+    assert "Base-to-novel accuracy (%) with vit_b16, 16 shots" in text and "**81.5 ± 0.5**" in text
+    assert "No finished" not in text
+    assert results.main([str(tmp_path), "--shots", "8"]) == 0
+    text = capsys.readouterr().out
+    assert "No finished few-shot runs of this table; few-shot runs exist for: vit_b16 (shots 4)." in text
+    assert "base-to-novel runs exist for: vit_b16 (shots 16)." in text
+    assert figures.main([str(tmp_path), "--out", str(tmp_path / "figures")]) == 0
+    assert "figures of backbone vit_b16 at 4 shots" in capsys.readouterr().err

@@ -2,7 +2,9 @@
 
 ``python -m tools.results output [--format md|csv] [--shots K] [--backbone TAG]``: without
 ``--backbone``, tables for every backbone that has finished runs; without ``--shots``, 16 shots, or the
-largest number of shots found when there are no 16-shot runs.
+largest number of shots found when there are no 16-shot runs, chosen for the few-shot tables from the
+few-shot runs and for the base-to-novel table from the base-to-novel runs; an empty table lists the
+settings that have runs.
 
 Rows follow the paper's groups: zero-shot, prompt learning, visual reprogramming (with BiomedCoOp's
 linear probes and adapters after zero-shot, as in its benchmark). With several backbones and no
@@ -135,6 +137,7 @@ class Table:
     rows: list[str]
     cells: dict[tuple[str, str], Entry]
     footnotes: list[str] = field(default_factory=list)
+    empty: str = "No finished runs."  # what the markdown says when the table has no rows
 
 
 @dataclass(frozen=True)
@@ -318,11 +321,12 @@ def dataset_label(dataset: str) -> str:
     return entry.label if entry else dataset
 
 
-def found_settings(runs: Iterable[Run]) -> dict[str, list[int]]:
-    """Backbone -> the shots values (K > 0) of its finished runs; vit_b16 first, then alphabetical."""
+def found_settings(runs: Iterable[Run], protocols: Sequence[str] | None = None) -> dict[str, list[int]]:
+    """Backbone -> the shots values (K > 0) of its finished runs (of ``protocols``, default all);
+    vit_b16 first, then alphabetical."""
     found: dict[str, set[int]] = {}
     for run in runs:
-        if run.finished:
+        if run.finished and (protocols is None or run.protocol in protocols):
             found.setdefault(run.backbone, set()).update({run.shots} - {0})
     order = sorted(found, key=lambda backbone: (backbone != "vit_b16", backbone))
     return {backbone: sorted(found[backbone]) for backbone in order}
@@ -504,7 +508,7 @@ def format_table_markdown(table: Table) -> str:
     """A markdown table of methods by columns, best complete mean per column in bold."""
     lines = [f"### {table.title}", ""]
     if not table.rows:
-        return "\n".join([*lines, "No finished runs."])
+        return "\n".join([*lines, table.empty])
     best = best_means(table)
     lines.append("| " + " | ".join(["Method", *table.headers]) + " |")
     lines.append("|---|" + "---:|" * len(table.columns))
@@ -642,18 +646,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     tables: list[Table] = []
     base_new: list[BaseNew] = []
     base_new_tables: list[Table] = []
+    few_shot, base2new = found_settings(runs, (FEW_SHOT,)), found_settings(runs, (BASE, NEW))
     for backbone in [args.backbone] if args.backbone else list(found) or ["vit_b16"]:
-        shots = args.shots if args.shots is not None else default_shots(found.get(backbone, []))
-        tables += [table1(runs, shots, backbone), shots_table(runs, backbone)]
-        entries = base_to_new(runs, shots, backbone)
+        shots = args.shots if args.shots is not None else default_shots(few_shot.get(backbone, []))
+        b2n_shots = args.shots if args.shots is not None else default_shots(base2new.get(backbone, []))
+        few_tables = [table1(runs, shots, backbone), shots_table(runs, backbone)]
+        entries = base_to_new(runs, b2n_shots, backbone)
         base_new += entries
-        base_new_tables.append(base_to_new_table(entries, shots, backbone))
+        b2n_table = base_to_new_table(entries, b2n_shots, backbone)
+        exist = describe_settings(few_shot) or "none"
+        for table in few_tables:
+            table.empty = f"No finished few-shot runs of this table; few-shot runs exist for: {exist}."
+        b2n_table.empty = (
+            "No finished base-to-novel runs of this table; base-to-novel runs exist for: "
+            f"{describe_settings(base2new) or 'none'}."
+        )
+        tables += few_tables
+        base_new_tables.append(b2n_table)
     failed = [run for run in runs if not run.finished]
     if args.format == "csv":
         print(format_csv(tables, base_new, failed), end="")
         return 0
     if not args.backbone and len(found) > 1:  # the paper's Table 1: each row on its own backbone
-        tables.insert(0, table1(runs, args.shots or 16, None))
+        every_shots = sorted({k for shots in few_shot.values() for k in shots})
+        tables.insert(
+            0, table1(runs, args.shots if args.shots is not None else default_shots(every_shots), None)
+        )
     print(format_markdown([*tables, *base_new_tables], failed), end="")
     return 0
 
