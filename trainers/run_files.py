@@ -118,20 +118,15 @@ def foreign_files(run_dir: str) -> list[str]:
 
 
 def remove_run(run_dir: str) -> None:
-    """Delete what runs wrote into ``run_dir`` (an explicit overwrite); refused, and nothing deleted,
-    when the folder holds other files."""
+    """Delete a run folder (an explicit overwrite) holding only what runs write; refused, and nothing
+    deleted, when it holds other files."""
     others = foreign_files(run_dir)
     if others:
         raise RunFolderError(
             f"{run_dir} also holds files that no run writes ({', '.join(others)}), so it is not deleted. "
             "Move them elsewhere and overwrite again, or write to another folder."
         )
-    for name in os.listdir(run_dir):
-        path = os.path.join(run_dir, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.remove(path)
+    shutil.rmtree(run_dir)
 
 
 def write_config(output_dir: str, cfg: CfgNode) -> None:
