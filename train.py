@@ -15,16 +15,16 @@ from dassl.engine import TRAINER_REGISTRY, build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 import datasets.biomed  # noqa: F401  (registers the eleven datasets)
-import trainers.feature_baselines  # registers the feature-based baselines
-import trainers.prompt_learning  # registers the prompt-learning trainers
-import trainers.vr  # noqa: F401  (registers the VR trainers)
 from datasets.atomic import NoSpaceError
 from trainers.aliases import resolve_trainer_alias
 from trainers.backbones import BackboneError, fetch_weights
 from trainers.config import ConfigError, check_ranges, extend_cfg, fit_workers, merge_file, merge_pairs
 from trainers.frozen_clip import TrainingDiverged
+from trainers.methods import METHODS, import_trainers
 from trainers.run_files import RunFolderError, check_evaluation_folder, check_resume, write_config
 from trainers.run_lock import RunLockedError, output_lock
+
+import_trainers()  # registers every trainer of the method table
 
 
 def reset_cfg(cfg, args: argparse.Namespace) -> None:
@@ -76,10 +76,8 @@ DEBUG_ENV = "BIOMEDVR_DEBUG"
 
 
 def our_trainers() -> list[str]:
-    """The trainers this project registers with Dassl (not Dassl's domain-adaptation ones)."""
-    return sorted(
-        name for name, cls in TRAINER_REGISTRY._obj_map.items() if cls.__module__.startswith("trainers.")
-    )
+    """This project's trainers (the method table), not Dassl's domain-adaptation ones."""
+    return sorted(method.name for method in METHODS)
 
 
 def check_trainer(name: str) -> None:

@@ -1,7 +1,8 @@
 """Command line validator of an attribute set: `python -m attributes.check`.
 
 Besides the format checks, confusion-aware sentences go through the direction check
-(`attributes.files.direction_issue`, column "dir").
+(`attributes.files.direction_issue`, column "dir"), and every sentence through the visibility check
+(`attributes.visibility`, column "vis"; `--guide` prints what each dataset's images show).
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from attributes.files import (
     read_attribute_file,
     resolve_set_dir,
 )
+from attributes.visibility import visibility_note
 
-COLUMNS = ("dataset", "kind", "classes", "min", "median", "long", "short", "dup", "dir", "unknown")
-WIDTHS = (11, 8, 8, 5, 7, 5, 6, 4, 4, 7)
+COLUMNS = ("dataset", "kind", "classes", "min", "median", "long", "short", "dup", "dir", "vis", "unknown")
+WIDTHS = (11, 8, 8, 5, 7, 5, 6, 4, 4, 4, 7)
 
 
 def parse_min_counts(text: str) -> dict[str, int]:
@@ -60,7 +62,7 @@ def check_file(set_dir: Path, dataset: str, kind: str, min_count: int) -> tuple[
         data = read_attribute_file(path)
     except AttributeSetError as err:  # missing or unreadable file
         problem = Problem(dataset, kind, None, path, str(err), "unreadable")
-        return _row((dataset, kind, f"0/{expected}", *"-" * 7)), [problem]
+        return _row((dataset, kind, f"0/{expected}", *"-" * 8)), [problem]
     problems = check_attributes(data, classnames, dataset=dataset, kind=kind, file=path, min_count=min_count)
     counts = [len(data[keys[0]]) for keys in match_keys(data, classnames).values() if keys]
     issues = Counter(p.issue for p in problems)
@@ -74,6 +76,7 @@ def check_file(set_dir: Path, dataset: str, kind: str, min_count: int) -> tuple[
         issues["short"],
         issues["duplicate"],
         issues["direction"],
+        issues["invisible"],
         issues["unknown_key"],
     )
     return _row(row), problems
@@ -90,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         action="extend",
         help=f"datasets to check (default: all of {', '.join(DATASETS)})",
+    )
+    parser.add_argument(
+        "--guide",
+        action="store_true",
+        help="print what each dataset's images show at the model's input size, the standard sentences "
+        "are held to (column vis), and exit",
     )
     parser.add_argument(
         "--min-count",
@@ -113,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         print(f"error: unknown dataset(s) {unknown}; known: {', '.join(DATASETS)}", file=sys.stderr)
         return 2
+    if args.guide:
+        for dataset in datasets:
+            print(f"{dataset}: {visibility_note(dataset)}")
+        return 0
     curated = set_dir.resolve() == (SETS_ROOT / "curated").resolve()
     min_counts = dict.fromkeys(KINDS, 1) | (CURATED_MIN_COUNTS if curated else {})
     min_counts |= args.min_count or {}
@@ -129,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not problems:
         print("no problems found")
         return 0
-    print(f"\n{len(problems)} problem(s):")
+    print(f"\n{len(problems)} problem(s) (what the images can show: python -m attributes.check --guide):")
     for problem in problems:
         print(f"- {problem}")
     return 1

@@ -31,6 +31,7 @@ from attributes.files import (
     SETS_ROOT,
     AttributeSetError,
     check_attributes,
+    dataset_key,
     read_attribute_file,
 )
 from attributes.prompt_table import BIOMEDCOOP_TABLE, parse_prompt_table, write_prompt_table
@@ -82,12 +83,18 @@ def fetch_url(url: str) -> bytes:
         raise FetchError(f"{url}: {getattr(exc, 'reason', exc)}. Use --base-url for a mirror") from exc
 
 
-def fetch_set(name: str, root: Path, base_url: str | None = None, datasets: Sequence[str] = ()) -> Path:
+def fetch_set(
+    name: str,
+    root: Path,
+    base_url: str | None = None,
+    datasets: Sequence[str] = (),
+    kinds: Sequence[str] = (),
+) -> Path:
     """Download one published set into ``root/name``; returns the folder. Raises FetchError."""
     source = SOURCES[name]
     base = (base_url or source.base_url).rstrip("/")
     target = root / name
-    jobs = [(d, kind) for d in datasets or DATASETS for kind in source.kinds]
+    jobs = [(d, kind) for d in datasets or DATASETS for kind in kinds or source.kinds]
     for dataset, kind in tqdm(jobs, desc=f"Fetching {name}", unit="file"):
         url = f"{base}/{source.folder}/{remote_name(dataset)}_{kind}.json"
         try:
@@ -102,6 +109,31 @@ def fetch_set(name: str, root: Path, base_url: str | None = None, datasets: Sequ
             path.unlink()
             raise FetchError(f"{url}: {exc}") from exc
     return target
+
+
+def ensure_fetched(set_name: str, dataset: str, kinds: Sequence[str], root: Path = SETS_ROOT) -> None:
+    """Download a published set's files of one dataset on first use; they stay under ``root/set_name``.
+
+    Any other set name is left alone. Raises AttributeSetError naming the files to provide when they
+    are missing and cannot be downloaded.
+    """
+    if set_name not in SOURCES:
+        return
+    key = dataset_key(dataset)
+    target = root / set_name
+    missing = [kind for kind in kinds if not (target / f"{key}_{kind}.json").is_file()]
+    if not missing:
+        return
+    print(f"Fetching the {set_name} attribute files of {key} (first use; kept under {target})")
+    try:
+        fetch_set(set_name, root, datasets=[key], kinds=missing)
+    except FetchError as exc:
+        files = ", ".join(str(target / f"{key}_{kind}.json") for kind in missing)
+        raise AttributeSetError(
+            f"the {set_name} attribute files are not here and could not be downloaded ({exc}). Provide "
+            f"{files}: run `python -m attributes.fetch {set_name} --dataset {key}` on a machine with "
+            "internet and copy them here, or choose another set with TRAINER.BIOMEDVR.ATTRIBUTE_SET"
+        ) from None
 
 
 def fetch_biomedcoop(root: Path, base_url: str | None = None) -> Path:

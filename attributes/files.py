@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from attributes.visibility import visibility_issue
 from datasets.catalog import CATALOG
 
 KINDS = ("des", "dist", "confuse")
 CURATED_MIN_COUNTS = {"des": 20, "dist": 20, "confuse": 12}
 MIN_CHARS = 20
+# Problems of a published file that its code lives with (it drops short sentences and keeps repeats).
+PUBLISHED_TOLERATED = ("short", "duplicate")
 MAX_TOKENS = 77
 SETS_ROOT = Path(__file__).resolve().parent
 # Words by which a confusion-aware sentence describes a look-alike of its class or contrasts with it.
@@ -176,8 +179,8 @@ def _words(sentence: str) -> str:
 
 
 def names_class(sentence: str, classname: str) -> bool:
-    """Whether `sentence` names `classname` (as `normalize_key` writes both; plural accepted)."""
-    return re.search(rf"\b{re.escape(normalize_key(classname))}(?:e?s)?\b", _words(sentence)) is not None
+    """Whether `sentence` names `classname`, both without punctuation and case (plural accepted)."""
+    return re.search(rf"\b{re.escape(_words(classname))}(?:e?s)?\b", _words(sentence)) is not None
 
 
 def direction_issue(sentence: str, classname: str, classnames: Sequence[str]) -> str | None:
@@ -261,6 +264,9 @@ def check_attributes(
             wrong_way = direction_issue(text, classname, dataset_classes) if kind == "confuse" else None
             if wrong_way:
                 add(classname, "direction", f"confusion-aware sentence {wrong_way}: {text!r}")
+            invisible = visibility_issue(text)
+            if invisible:
+                add(classname, "invisible", f"sentence {invisible}: {text!r}")
             if text in seen:
                 add(classname, "duplicate", f"duplicate sentence: {text!r}")
             seen.add(text)
@@ -272,9 +278,12 @@ def check_attributes(
 
 
 def load_attributes(
-    set_name_or_path: str, dataset: str, kind: str, classnames: Sequence[str]
+    set_name_or_path: str, dataset: str, kind: str, classnames: Sequence[str], as_published: bool = False
 ) -> dict[str, list[str]]:
     """Checked sentences per class name (as given) for one dataset and kind of a set.
+
+    ``as_published`` reads the lists as the published code does (a reference draw): sentences as
+    written, duplicates kept and short ones left for the draw to drop, with a warning for each.
 
     Confusion-aware ("confuse") sentences under class y describe the look of the *other* classes an
     image of y is confused with (paper Fig. 7: under kidney tumor, a cyst's "well-defined,
@@ -288,17 +297,19 @@ def load_attributes(
     problems = check_attributes(
         data, classnames, dataset=key, kind=kind, file=path, also_known=dataset_classes
     )
-    wrong_way = [p for p in problems if p.issue == "direction"]
-    problems = [p for p in problems if p.issue != "direction"]
+    warned = {"direction", "invisible", *(PUBLISHED_TOLERATED if as_published else ())}
+    wrong_way = [p for p in problems if p.issue in warned]
+    problems = [p for p in problems if p.issue not in warned]
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         raise AttributeSetError(f"{len(problems)} problem(s) in {path}:\n{lines}")
     if wrong_way:
         lines = "\n".join(f"  - {p}" for p in wrong_way)
         warnings.warn(
-            f"{len(wrong_way)} confusion-aware sentence(s) in {path} may describe their own class "
-            f"(see README, Attributes):\n{lines}",
+            f"{len(wrong_way)} sentence(s) in {path} used as written (see README, Attributes):\n{lines}",
             stacklevel=2,
         )
     keys = match_keys(data, classnames)
+    if as_published:
+        return {name: list(data[keys[name][0]]) for name in classnames}
     return {name: [s.strip() for s in data[keys[name][0]]] for name in classnames}

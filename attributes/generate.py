@@ -28,6 +28,7 @@ from attributes.files import (
     sentence_issue,
     set_path,
 )
+from attributes.visibility import visibility_issue, visibility_note
 from datasets.atomic import write_json
 
 API_KEY_ENV = "OPENAI_API_KEY"
@@ -103,7 +104,11 @@ def build_messages(
         others=", ".join(others),
         num=num,
     )
-    parts = [task, f"Answer with a numbered list of exactly {num} items and nothing else."]
+    parts = [
+        task,
+        visibility_note(info.config_name),
+        f"Answer with a numbered list of exactly {num} items and nothing else.",
+    ]
     if avoid:
         listed = "\n".join(f"- {s.strip()}" for s in avoid)
         parts.append(f"Do not repeat or closely paraphrase these existing descriptions:\n{listed}")
@@ -133,12 +138,13 @@ def parse_numbered_list(text: str) -> list[str]:
 
 
 def reply_check(dataset: str, classname: str, kind: str) -> Callable[[str], str | None]:
-    """Why a generated sentence is unusable: `sentence_issue`, and `direction_issue` for confuse."""
+    """Why a generated sentence is unusable: `sentence_issue`, `direction_issue` for confuse, and
+    `visibility_issue`."""
     classnames = DATASETS[dataset_key(dataset)].classnames
 
     def issue(text: str) -> str | None:
         wrong_way = direction_issue(text, classname, classnames) if kind == "confuse" else None
-        return sentence_issue(text) or wrong_way
+        return sentence_issue(text) or wrong_way or visibility_issue(text)
 
     return issue
 

@@ -122,17 +122,29 @@ def _warn_small_classes(train: list[Item], picked: list[Item], num_shots: int) -
         )
 
 
+def val_shots(num_shots: int) -> int:
+    """Validation images picked per class beside ``num_shots`` training images (BiomedCoOp: at most 4)."""
+    return min(num_shots, 4)
+
+
+def fewshot_pools(root: str, name: str, num_shots: int) -> list[tuple[list[Item], int]]:
+    """The pools the few-shot picks are drawn from, in drawing order, each with its shot count."""
+    layout = DatasetLayout(root, name)
+    split = read_split(layout.split_path, layout.image_dir)
+    return [(split["train"], num_shots), (split["val"], val_shots(num_shots))]
+
+
 def _fewshot(
     layout: DatasetLayout, train: list[Item], val: list[Item], num_shots: int, seed: int, use_cache: bool
 ) -> tuple[list[Item], list[Item]]:
-    """BiomedCoOp's picks: K per class from train, min(K, 4) from val, cached per (K, seed)."""
+    """BiomedCoOp's picks: K per class from train, ``val_shots(K)`` from val, cached per (K, seed)."""
     path = fewshot_cache.cache_path(layout.fewshot_dir, num_shots, seed)
     picks = None
     if use_cache and os.path.isfile(path):
         print(f"Loading preprocessed few-shot data from {path}")
         picks = _cached_picks(layout, path, train, val)
     if picks is None:
-        picks = fewshot_sample(train, num_shots, random), fewshot_sample(val, min(num_shots, 4), random)
+        picks = fewshot_sample(train, num_shots, random), fewshot_sample(val, val_shots(num_shots), random)
         if use_cache:
             ensure_images_exist(picks[0] + picks[1], layout.dataset_dir)
             try:

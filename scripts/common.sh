@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Shared logic of the method scripts (scripts/<method>/*.sh), which set METHOD and call one function.
+# Shared logic of the method scripts (scripts/<method>/*.sh, written by `python -m trainers.methods scripts`
+# from the method table), which set METHOD (and ZERO_SHOT_SCRIPT, where SHOTS 0 is sent) and call one
+# function.
 # Environment: DATA (dataset root, default data), OUTPUT (default output), SEEDS (default "1 2 3"),
 # PYTHON (default python3), PRESET (few_shot.sh: configs/trainers/<METHOD>/<PRESET>.yaml instead of
 # few_shot.yaml, results under <METHOD>_<PRESET>; e.g. reference_code), OVERWRITE=1 (replace runs made
@@ -70,14 +72,13 @@ ensure_environment() {
 check_shots() {
   [[ $1 =~ ^[0-9]+$ ]] || die "SHOTS must be a whole number of images per class, got '$1'"
   if [ "$1" -lt 1 ]; then
-    local zs=zeroshot
-    case "$METHOD" in BioMedVR) zs=biomedvr_zs ;; AttrVR) zs=attrvr_zs ;; esac
-    die "SHOTS 0 is zero-shot, which $(basename "$0") does not do: use scripts/$zs/zero_shot.sh DATASET [BACKBONE]"
+    die "SHOTS 0 is zero-shot, which $(basename "$0") does not do: use $ZERO_SHOT_SCRIPT DATASET [BACKBONE]"
   fi
 }
 
-# parse USAGE WITH_SHOTS ARGS...: the arguments of a script, then its set-up. Sets CONFIG and FOLDER
-# (the dataset's names), SHOTS_ARG (WITH_SHOTS 1), BACKBONE, TAG (its folder name) and OVERRIDES.
+# parse USAGE WITH_SHOTS ARGS...: the arguments of a script, then its set-up. Sets CONFIG and, unless
+# planning, FOLDER (the dataset's names), SHOTS_ARG (WITH_SHOTS 1), BACKBONE, TAG (its folder name)
+# and OVERRIDES.
 parse() {
   local usage_line=$1 with_shots=$2
   shift 2
@@ -103,9 +104,13 @@ parse() {
   fi
   (($# % 2 == 0)) || die "overrides come in KEY VALUE pairs, got $#: $*"
   OVERRIDES=("$@")
-  CONFIG=$("$PY" -m datasets.catalog config "$dataset") || exit 2
-  FOLDER=$("$PY" -m datasets.catalog folder "$dataset")
+  if [ -n "${SWEEP_PLAN:-}" ] && [ -f "configs/datasets/$dataset.yaml" ]; then
+    CONFIG=$dataset # a config name the sweep has checked: planning starts no Python
+  else
+    CONFIG=$("$PY" -m datasets.catalog config "$dataset") || exit 2
+  fi
   if [ -z "${SWEEP_PLAN:-}" ]; then
+    FOLDER=$("$PY" -m datasets.catalog folder "$dataset")
     ensure_environment
     if [ ! -f "$DATA/$FOLDER/split_$FOLDER.json" ]; then
       echo "[$METHOD] $DATA/$FOLDER is missing: downloading $FOLDER into $DATA"

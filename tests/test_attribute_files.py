@@ -258,3 +258,13 @@ def test_curated_set_is_complete(capsys: pytest.CaptureFixture[str]) -> None:
     rc = check.main(["--set", "curated"])
     out = capsys.readouterr().out
     assert rc == 0, f"curated set fails with minimums {CURATED_MIN_COUNTS}:\n{out}"
+
+
+def test_class_names_with_punctuation_are_matched_as_written_in_sentences() -> None:
+    flowers = ["rose", "desert-rose", "colt's foot", "black-eyed susan"]
+    assert (
+        direction_issue("A desert-rose with a swollen grey trunk and pink trumpets.", "rose", flowers) is None
+    )
+    own = direction_issue("A black-eyed susan with a dark cone.", "black-eyed susan", flowers)
+    assert own == "names its own class and no other class"
+    assert direction_issue("Colt's foot: yellow rayed heads on scaly stems.", "rose", flowers) is None

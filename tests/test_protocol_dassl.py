@@ -45,6 +45,8 @@ def build(data_root: str, out: Path, config: str = "few_shot", *overrides: str):
             *overrides,
         ]
     )  # fmt: skip
+    if config == "reference_code":  # the protocol does not depend on the preset's downloaded files
+        args.opts += ["TRAINER.BIOMEDVR.ATTRIBUTE_SET", "curated"]
     set_random_seed(1)
     return build_trainer(train_module.setup_cfg(args))
 

@@ -18,8 +18,9 @@ import pytest
 from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
 from tools import sweep
 from tools.sweep_executors import JobFailed, remote_failure_message, run_inline
-from tools.sweep_grid import Grid, GridError, expand, load_grids, method_scripts, narrow
+from tools.sweep_grid import Grid, GridError, expand, load_grids, narrow
 from tools.synthetic_data import make_dataset
+from trainers.methods import BY_NAME
 
 TINY_TAG = "biomedvr-test-tiny"
 FAST = ["OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0"]
@@ -49,8 +50,7 @@ def step_value(step: tuple[str, ...], flag: str) -> str:
 def test_every_named_grid_loads_and_names_known_methods():
     grids = load_grids()
     assert {"table1", "base2new", "shots", "ablations", "backbones"} <= set(grids)
-    known = method_scripts()
-    assert all(method in known for grid in grids.values() for method in grid.methods)
+    assert all(method in BY_NAME for grid in grids.values() for method in grid.methods)
 
 
 def test_table1_expands_to_every_method_dataset_and_seed_in_the_scripts_folders(tmp_path):

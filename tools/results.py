@@ -52,18 +52,13 @@ from tools.parse_test_res import (
     newest_log,
     settings_conflict,
 )
+from trainers.methods import GROUPS, methods_of
 from trainers.run_files import ALL_IMAGES
 
 # The 11 benchmark datasets in the benchmark's order, as config names, with their table headers.
 DATASETS = tuple(CATALOG)
-# The paper's groups of rows, in its order; methods of no group follow alphabetically.
-METHOD_GROUPS = {
-    "zero-shot": ("ZeroshotCLIP", "AttrVR_ZS", "BioMedVR_ZS"),
-    # BiomedCoOp's benchmark rows, in its order (not in the paper's Table 1).
-    "linear probes and adapters": ("LinearProbe", "LPPlusPlus", "CLIP_Adapter", "TipAdapter", "TipAdapter_F"),
-    "prompt learning": ("CoOp", "CoCoOp", "KgCoOp", "ProGrad", "BiomedCoOp"),
-    "visual reprogramming": ("VP", "AR", "AttrVR", "BioMedVR"),
-}
+# The paper's groups of rows, in its order (the method table's); methods of no group follow alphabetically.
+METHOD_GROUPS = {group: methods_of(group) for group in GROUPS}
 METHOD_ORDER = tuple(method for group in METHOD_GROUPS.values() for method in group)
 FEW_SHOT, BASE, NEW = "few_shot", "train_base", "test_new"
 AVG = "avg"

@@ -187,7 +187,7 @@ def show_results(grid: Grid, output: str) -> None:
     backbones = sorted({backbone for method in grid.methods for backbone in grid.backbones_of(method)})
     for variant, _ in grid.variants:
         root = variant_root(output, variant)
-        if len(backbones) > 1 and grid.method_backbones:
+        if len(backbones) > 1 and grid.mixed_backbones:
             print(f"\n## {root} (each row on its own backbone)\n")
             results.main([root, "--shots", str(max(grid.shots))])
             continue

@@ -2,15 +2,15 @@
 
 A job is one seed of one experiment: the train.py calls that ``scripts/<method>/<script>.sh`` makes
 for that seed (two for base-to-novel: train on the base classes, then test on the new ones). The
-calls are asked from the scripts themselves (``SWEEP_PLAN=1``, see scripts/common.sh), so a sweep and
-a hand-run script write the same folders with the same config. Named grids live in
-``configs/sweeps/grids.yaml``.
+calls are asked from the scripts themselves (``SWEEP_PLAN=1``, see scripts/common.sh; one bash and no
+Python process per experiment), so a sweep and a hand-run script write the same folders with the
+same config. Methods, their protocols, scripts and default backbones come from the method table
+(trainers/methods.py); named grids live in ``configs/sweeps/grids.yaml``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,11 +20,11 @@ from pathlib import Path
 import yaml
 
 from tools.run_status import output_dir_of
+from trainers.methods import BASE2NEW, BY_NAME, FEW_SHOT, ZERO_SHOT, Method
 
 REPO = Path(__file__).resolve().parent.parent
 GRIDS_FILE = REPO / "configs" / "sweeps" / "grids.yaml"
-PROTOCOLS = ("few_shot", "base2new")
-METHOD_LINE = re.compile(r"^METHOD=(\S+)\s*$", re.MULTILINE)
+PROTOCOLS = (FEW_SHOT, BASE2NEW)
 PLAN_PREFIX = "train.py\0"
 RECORD_PREFIX = "record\0"
 JOB_LOG = "job.log"
@@ -36,21 +36,27 @@ class GridError(ValueError):
 
 @dataclass(frozen=True)
 class Grid:
-    """What to run; every field but ``methods`` has the Table 1 default."""
+    """What to run; every field but ``methods`` has the Table 1 default (no backbones: each method's
+    own, from the method table)."""
 
     methods: tuple[str, ...]
-    protocol: str = "few_shot"
+    protocol: str = FEW_SHOT
     datasets: tuple[str, ...] = ("all",)
     shots: tuple[int, ...] = (16,)
     seeds: tuple[int, ...] = (1, 2, 3)
-    backbones: tuple[str, ...] = ("ViT-B/16",)
+    backbones: tuple[str, ...] = ()
     method_backbones: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (method, backbones) replacing backbones
     overrides: tuple[str, ...] = ()  # KEY VALUE KEY VALUE ...
     variants: tuple[tuple[str, tuple[str, ...]], ...] = (("", ()),)  # (name, KEY VALUE ...)
 
     def backbones_of(self, method: str) -> tuple[str, ...]:
-        """The backbones a method runs on: its own (``method_backbones``), else the grid's."""
-        return dict(self.method_backbones).get(method, self.backbones)
+        """The backbones a method runs on: ``method_backbones``'s, else the grid's, else the table's."""
+        return dict(self.method_backbones).get(method, self.backbones or (BY_NAME[method].backbone,))
+
+    @property
+    def mixed_backbones(self) -> bool:
+        """Whether methods run on backbones of their own (Table 1: prompt learning on BiomedCLIP)."""
+        return len({self.backbones_of(method) for method in self.methods}) > 1
 
 
 @dataclass(frozen=True)
@@ -103,11 +109,11 @@ def grid_from_mapping(name: str, spec: Mapping) -> Grid:
     variants = spec.get("variants")
     return Grid(
         methods=_strings(spec["methods"], ()),
-        protocol=spec.get("protocol", "few_shot"),
+        protocol=spec.get("protocol", FEW_SHOT),
         datasets=_strings(spec.get("datasets"), ("all",)),
         shots=tuple(int(k) for k in _strings(spec.get("shots"), (16,))),
         seeds=tuple(int(s) for s in _strings(spec.get("seeds"), (1, 2, 3))),
-        backbones=_strings(spec.get("backbones"), ("ViT-B/16",)),
+        backbones=_strings(spec.get("backbones"), ()),
         method_backbones=tuple(
             (str(method), _strings(names, ()))
             for method, names in (spec.get("method_backbones") or {}).items()
@@ -124,47 +130,38 @@ def load_grids(path: str | os.PathLike[str] = GRIDS_FILE) -> dict[str, Grid]:
     return {name: grid_from_mapping(name, spec) for name, spec in specs.items()}
 
 
-def method_scripts() -> dict[str, Path]:
-    """Trainer name -> its script folder, read from the ``METHOD=`` line of ``scripts/*/*.sh``."""
-    folders: dict[str, Path] = {}
-    for script in sorted((REPO / "scripts").glob("*/*.sh")):
-        match = METHOD_LINE.search(script.read_text())
-        if match:
-            folders[match.group(1)] = script.parent
-    return folders
-
-
 def dataset_names() -> list[str]:
     """The config names of the datasets (``configs/datasets/*.yaml``)."""
     return sorted(path.stem for path in (REPO / "configs" / "datasets").glob("*.yaml"))
 
 
-def _check(grid: Grid) -> tuple[dict[str, Path], list[str]]:
+def _check(grid: Grid) -> list[str]:
     if grid.protocol not in PROTOCOLS:
         raise GridError(f"protocol {grid.protocol!r}: use one of {PROTOCOLS}")
-    scripts = method_scripts()
-    unknown = [m for m in grid.methods if m not in scripts]
+    unknown = [m for m in grid.methods if m not in BY_NAME]
+    unknown += [m for m, _ in grid.method_backbones if m not in BY_NAME]
     if unknown:
-        raise GridError(f"unknown methods {unknown}; known: {', '.join(scripts)}")
+        raise GridError(f"unknown methods {unknown}; known: {', '.join(BY_NAME)}")
     names = dataset_names()
     datasets = names if "all" in grid.datasets else list(grid.datasets)
     unknown = [d for d in datasets if d not in names]
     if unknown:
         raise GridError(f"unknown datasets {unknown}; known: {', '.join(names)} (or all)")
-    if grid.protocol == "base2new":
-        lacking = [m for m in grid.methods if not (scripts[m] / "base2new.sh").is_file()]
+    if grid.protocol == BASE2NEW:
+        lacking = [m for m in grid.methods if BASE2NEW not in BY_NAME[m].protocols]
         if lacking:
-            raise GridError(f"methods without base-to-novel (no base2new.sh): {lacking}")
+            raise GridError(f"methods without base-to-novel (trainers/methods.py): {lacking}")
     if len(grid.overrides) % 2 or any(len(v) % 2 for _, v in grid.variants):
         raise GridError(f"overrides must be KEY VALUE pairs, got {list(grid.overrides)}")
-    return scripts, datasets
+    return datasets
 
 
-def script_calls(grid: Grid, folder: Path, dataset: str, backbone: str, shots: int) -> list[str]:
+def script_calls(grid: Grid, method: Method, dataset: str, backbone: str, shots: int) -> list[str]:
     """The script and arguments that run one experiment of the grid (all its seeds)."""
-    if grid.protocol == "base2new":
+    folder = REPO / "scripts" / method.script
+    if grid.protocol == BASE2NEW:
         return [str(folder / "base2new.sh"), dataset, backbone]
-    if (folder / "zero_shot.sh").is_file():
+    if ZERO_SHOT in method.protocols:
         return [str(folder / "zero_shot.sh"), dataset, backbone]
     return [str(folder / "few_shot.sh"), dataset, str(shots), backbone]
 
@@ -198,7 +195,7 @@ def _seed_of(step: Sequence[str]) -> int:
 
 def expand(grid: Grid, output: str, data: str) -> list[Job]:
     """Every job of the grid, in order (variant, dataset, method, backbone, shots, seed), once each."""
-    scripts, datasets = _check(grid)
+    datasets = _check(grid)
     output, data = os.path.abspath(output), os.path.abspath(data)
     jobs: dict[str, Job] = {}
     for variant, variant_overrides in grid.variants:
@@ -208,7 +205,7 @@ def expand(grid: Grid, output: str, data: str) -> list[Job]:
             for method in grid.methods:
                 for backbone in grid.backbones_of(method):
                     for shots in grid.shots:
-                        command = script_calls(grid, scripts[method], dataset, backbone, shots)
+                        command = script_calls(grid, BY_NAME[method], dataset, backbone, shots)
                         steps, records = plan(
                             [*command, *grid.overrides, *variant_overrides], {**env, "SHOTS": str(shots)}
                         )

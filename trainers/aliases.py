@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from trainers.methods import ALIASES
+
 # Model suffix -> MODEL.BACKBONE.NAME to set (None: keep the configured CLIP backbone, as BiomedCoOp does).
 MODEL_SUFFIXES: dict[str, str | None] = {"BiomedCLIP": "BiomedCLIP", "CLIP": None}
 UNSUPPORTED_MODELS = ("PubMedCLIP", "PMCCLIP")
-# BiomedCoOp's method names that differ from our trainers' (its TIPAdapter config fine-tunes: Tip-Adapter-F).
-METHOD_NAMES = {
-    "ClipAdapter": "CLIP_Adapter",
-    "TIPAdapter": "TipAdapter_F",
-    "LinearProbe_P2": "LPPlusPlus",
-    "LP++": "LPPlusPlus",
-}
 
 
 def resolve_trainer_alias(name: str, is_trainer: Callable[[str], bool]) -> tuple[str, str | None]:
@@ -24,10 +19,10 @@ def resolve_trainer_alias(name: str, is_trainer: Callable[[str], bool]) -> tuple
     """
     if is_trainer(name):
         return name, None
-    if name in METHOD_NAMES:
-        return METHOD_NAMES[name], None
+    if name in ALIASES:
+        return ALIASES[name], None
     method, _, model = name.rpartition("_")
-    method = METHOD_NAMES.get(method, method)
+    method = ALIASES.get(method, method)
     if not method or not is_trainer(method):
         return name, None
     if model in MODEL_SUFFIXES:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from attributes.fetch import ensure_fetched
 from attributes.files import load_attributes
+from datasets.splits import Item, fewshot_sample
 
 # How a class's sentences are chosen: its first NUM_ATTR ("first"), or as the published code draws them.
 ATTRIBUTE_SAMPLINGS = ("first", "reference")
@@ -36,7 +38,7 @@ class AttributeBank:
 
 
 def sample_attributes(
-    sentences: Sequence[str], num_attr: int, sampling: str, rng: random.Random
+    sentences: Sequence[str], num_attr: int, sampling: str, rng: random.Random | None = None
 ) -> list[str]:
     """The sentences one class uses: its first ``num_attr`` ("first", deterministic), or ("reference") the
     published code's draw: sentences under 20 characters dropped, then ``num_attr`` drawn without
@@ -50,6 +52,8 @@ def sample_attributes(
         raise ValueError(
             f"TRAINER.BIOMEDVR.ATTRIBUTE_SAMPLING must be one of {ATTRIBUTE_SAMPLINGS}, got {sampling!r}"
         )
+    if rng is None:
+        raise ValueError("a reference draw needs the run's random stream")
     kept = [text for text in sentences if len(text) >= REFERENCE_MIN_CHARS]
     if not kept:
         raise ValueError(f"no sentence of at least {REFERENCE_MIN_CHARS} characters among {list(sentences)}")
@@ -91,6 +95,54 @@ def class_scores(z: torch.Tensor, bank: AttributeBank, tau: float, k: int) -> to
     return tau * top.masked_fill(~valid, 0.0).sum(dim=-1) / k_per_class
 
 
+def reference_draw(
+    per_kind: Mapping[str, Sequence[Sequence[str]]],
+    num_attr: int,
+    seed: int,
+    picks: Sequence[tuple[Sequence[Item], int]] = (),
+) -> dict[str, list[list[str]]]:
+    """The published code's draw of every kind's sentences, in its order of calls on one stream.
+
+    The stream is Python's ``random`` seeded with ``seed`` (the published ``set_seed``). ``picks``
+    replays the few-shot draws that come first when that run drew its picks (the train pool, then the
+    val pool, each with its shot count); then each kind of ``per_kind``, in its order, class by class.
+    """
+    rng = random.Random(seed)
+    for items, num_shots in picks:
+        fewshot_sample(items, num_shots, rng)
+    return {
+        kind: [sample_attributes(texts, num_attr, "reference", rng) for texts in classes]
+        for kind, classes in per_kind.items()
+    }
+
+
+def choose_attributes(
+    attribute_set: str,
+    dataset: str,
+    kinds: Sequence[str],
+    classnames: Sequence[str],
+    num_attr: int,
+    sampling: str = "first",
+    seed: int = 0,
+    picks: Sequence[tuple[Sequence[Item], int]] = (),
+) -> dict[str, list[list[str]]]:
+    """Read and validate each kind's file and choose its sentences (``sample_attributes``), in label order.
+
+    A "reference" draw (``reference_draw``) takes every kind from one stream, in the order of ``kinds``.
+    """
+    ensure_fetched(attribute_set, dataset, kinds)
+    per_kind = {}
+    for kind in kinds:
+        by_class = load_attributes(attribute_set, dataset, kind, classnames, sampling == "reference")
+        per_kind[kind] = [by_class[name] for name in classnames]
+    if sampling == "reference":
+        return reference_draw(per_kind, num_attr, seed, picks)
+    return {
+        kind: [sample_attributes(texts, num_attr, sampling) for texts in classes]
+        for kind, classes in per_kind.items()
+    }
+
+
 def load_attribute_bank(
     attribute_set: str,
     dataset: str,
@@ -98,17 +150,10 @@ def load_attribute_bank(
     classnames: Sequence[str],
     encode: Callable[[list[str]], torch.Tensor],
     num_attr: int,
-    sampling: str = "first",
-    seed: int = 0,
 ) -> AttributeBank:
-    """Read, validate, choose (``sample_attributes``) and embed one kind of attributes, in label order.
-
-    A "reference" draw is made once per run, from a stream of its own for each kind, seeded by ``seed``.
-    """
-    per_class = load_attributes(attribute_set, dataset, kind, classnames)
-    rng = random.Random(f"{seed}:{kind}")
-    chosen = [sample_attributes(per_class[name], num_attr, sampling, rng) for name in classnames]
-    return build_bank(chosen, encode)
+    """One kind's first ``num_attr`` sentences per class, embedded (benchmarks, tests)."""
+    chosen = choose_attributes(attribute_set, dataset, [kind], classnames, num_attr)
+    return build_bank(chosen[kind], encode)
 
 
 def prompt_bank(

@@ -43,6 +43,9 @@ def extend_cfg(cfg: CN) -> None:
     # When the cosine schedule steps: once per "epoch" (Dassl's way) or after every "batch" (the
     # published BioMedVR code, over MAX_EPOCH x batches per epoch). The same with one batch per epoch.
     common.LR_STEP = "epoch"
+    # fp16 training multiplies the loss by a grad scaler against underflow; False trains fp16 without
+    # one, as the published BioMedVR code does (PRESET=reference_code).
+    common.GRAD_SCALER = True
     # Training batch size of 1-shot runs; 0 keeps DATALOADER.TRAIN_X.BATCH_SIZE (the published code: 16).
     common.ONE_SHOT_BATCH_SIZE = 0
 
@@ -62,6 +65,9 @@ def extend_cfg(cfg: CN) -> None:
     # published code: sentences under 20 characters dropped, NUM_ATTR drawn per class, with replacement
     # when a class has fewer, once per run from the run's seed).
     vr.ATTRIBUTE_SAMPLING = "first"
+    # "reference" only: the published run drew its few-shot picks in the same process (no
+    # split_fewshot cache existed yet), so its sentence draw comes after those draws on the one stream.
+    vr.REFERENCE_PICKS_DRAWN = False
     # k of Eq. 11: a class score averages its k best-matching attributes.
     vr.TOPK = 3
     # Two experts (delta+ and delta-) fused by the gate; False ("w/o MoPE", as the published ablation):

@@ -245,7 +245,11 @@ class FrozenCLIPTrainer(TrainerX):
             steps = len(self.train_loader_x) if self.lr_per_batch else 1
             self.sched = build_scheduler(self.optim, cfg.OPTIM, steps)
             self.register_model(MODULE_NAME, self.trainable, self.optim, self.sched)
-        use_scaler = self.autocast_dtype is torch.float16 and self.device.type == "cuda"
+        use_scaler = (
+            self.autocast_dtype is torch.float16
+            and self.device.type == "cuda"
+            and cfg.TRAINER.COMMON.GRAD_SCALER
+        )
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         self._history: list[dict] = []
 

@@ -20,11 +20,12 @@ from trainers.run_lock import LOCK_FILE
 RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT", "DATALOADER.NUM_WORKERS")
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
+CHOSEN_ATTRIBUTES_FILE = "attributes_used.json"
 # What runs write into their folder (Dassl's logs, our records, checkpoints, caches, the sweep's job
 # log, temporary files of atomic writes): an overwrite deletes these and nothing else.
 RUN_WRITES = (
     "log.txt*", CONFIG_FILE, METRICS_FILE, "history.jsonl", "embeddings.npz", "fit.json", "job.log",
-    LOCK_FILE, MODULE_NAME, "tensorboard", "image_cache", ".*.tmp",
+    CHOSEN_ATTRIBUTES_FILE, LOCK_FILE, MODULE_NAME, "tensorboard", "image_cache", ".*.tmp",
 )  # fmt: skip
 ALL_IMAGES = "all"  # metrics.json's "shots" of a run trained on every training image (NUM_SHOTS <= 0)
 
@@ -161,6 +162,21 @@ def finite_or_none(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite_or_none(item) for item in value]
     return value
+
+
+def write_chosen_attributes(
+    output_dir: str, cfg: CfgNode, chosen: dict[str, list[list[str]]], classnames: list[str]
+) -> None:
+    """The sentences each class of the run uses, per kind, in the order drawn (repeats kept)."""
+    vr = cfg.TRAINER.BIOMEDVR
+    payload = {
+        "attribute_set": vr.ATTRIBUTE_SET,
+        "sampling": vr.ATTRIBUTE_SAMPLING,
+        "num_attr": vr.NUM_ATTR,
+        "seed": cfg.SEED,
+        "kinds": {kind: dict(zip(classnames, texts, strict=True)) for kind, texts in chosen.items()},
+    }
+    write_json(os.path.join(output_dir, CHOSEN_ATTRIBUTES_FILE), payload)
 
 
 def append_history(path: str, record: dict) -> None:

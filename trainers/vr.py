@@ -20,11 +20,20 @@ from dassl.engine import TRAINER_REGISTRY
 from torch import nn
 from yacs.config import CfgNode
 
-from trainers.attribute_bank import ATTRIBUTE_SAMPLINGS, AttributeBank, load_attribute_bank, prompt_bank
+from datasets.layout import fewshot_pools
+from datasets.splits import Item
+from trainers.attribute_bank import (
+    ATTRIBUTE_SAMPLINGS,
+    AttributeBank,
+    build_bank,
+    choose_attributes,
+    prompt_bank,
+)
 from trainers.frozen_clip import FrozenCLIPTrainer
 from trainers.losses import CS_FORMS, biomedvr_loss
 from trainers.mope import MixtureOfPromptExperts, PromptExperts, Scores, gate_weights
 from trainers.reprogram import BorderPrompt, InputPrompt, NoPrompt, PaddingPrompt
+from trainers.run_files import write_chosen_attributes
 
 
 class VisualPromptTrainer(FrozenCLIPTrainer):
@@ -72,18 +81,27 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
         if not self.uses_frame:
             super().check_image_size()
 
-    def attribute_bank(self, kind: str, classnames: list[str]) -> AttributeBank:
-        vr = self.cfg.TRAINER.BIOMEDVR
-        return load_attribute_bank(
+    def attribute_banks(self, kinds: list[str], classnames: list[str]) -> dict[str, AttributeBank]:
+        """Each kind's chosen sentences, embedded; the sentences are written to the run folder."""
+        vr, cfg = self.cfg.TRAINER.BIOMEDVR, self.cfg
+        chosen = choose_attributes(
             vr.ATTRIBUTE_SET,
-            self.cfg.DATASET.NAME,
-            kind,
+            cfg.DATASET.NAME,
+            kinds,
             classnames,
-            self.backbone.encode_text,
             vr.NUM_ATTR,
             vr.ATTRIBUTE_SAMPLING,
-            self.cfg.SEED,
+            cfg.SEED,
+            self.reference_picks(),
         )
+        write_chosen_attributes(self.output_dir, cfg, chosen, classnames)
+        return {kind: build_bank(texts, self.backbone.encode_text) for kind, texts in chosen.items()}
+
+    def reference_picks(self) -> list[tuple[list[Item], int]]:
+        """The few-shot draws the published run made before its sentence draw (when it drew them)."""
+        vr, dataset = self.cfg.TRAINER.BIOMEDVR, self.cfg.DATASET
+        drawn = vr.ATTRIBUTE_SAMPLING == "reference" and vr.REFERENCE_PICKS_DRAWN and dataset.NUM_SHOTS >= 1
+        return fewshot_pools(dataset.ROOT, dataset.NAME, dataset.NUM_SHOTS) if drawn else []
 
     def template_bank(self, classnames: list[str]) -> AttributeBank:
         return prompt_bank(list(self.cfg.TRAINER.COMMON.TEMPLATES), classnames, self.backbone.encode_text)
@@ -134,9 +152,9 @@ class BioMedVR(VisualPromptTrainer):
         return self.padding_prompt(2 if self.gated else 1)
 
     def build_banks(self, classnames):
-        positive = [self.attribute_bank("des", classnames), self.attribute_bank("dist", classnames)]
         use_negative = self.cfg.TRAINER.BIOMEDVR.USE_CONFUSION_ATTRIBUTES
-        return positive, self.attribute_bank("confuse", classnames) if use_negative else None
+        banks = self.attribute_banks(["des", "dist", *(["confuse"] if use_negative else [])], classnames)
+        return [banks["des"], banks["dist"]], banks.get("confuse")
 
     def compute_loss(self, scores: Scores, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
         vr = self.cfg.TRAINER.BIOMEDVR
@@ -153,7 +171,8 @@ class AttrVR(VisualPromptTrainer):
         return self.padding_prompt(1)
 
     def build_banks(self, classnames):
-        return [self.attribute_bank("des", classnames), self.attribute_bank("dist", classnames)], None
+        banks = self.attribute_banks(["des", "dist"], classnames)
+        return [banks["des"], banks["dist"]], None
 
 
 @TRAINER_REGISTRY.register()
@@ -207,7 +226,8 @@ class AttrVR_ZS(ZeroShotTrainer):
     """Zero-shot attribute scores: s+ alone."""
 
     def build_banks(self, classnames):
-        return [self.attribute_bank("des", classnames), self.attribute_bank("dist", classnames)], None
+        banks = self.attribute_banks(["des", "dist"], classnames)
+        return [banks["des"], banks["dist"]], None
 
 
 @TRAINER_REGISTRY.register()
@@ -215,8 +235,8 @@ class BioMedVR_ZS(ZeroShotTrainer):
     """Zero-shot BioMedVR: s+ - lambda * s- with lambda = TRAINER.BIOMEDVR.ZS_LAMBDA."""
 
     def build_banks(self, classnames):
-        positive = [self.attribute_bank("des", classnames), self.attribute_bank("dist", classnames)]
-        return positive, self.attribute_bank("confuse", classnames)
+        banks = self.attribute_banks(["des", "dist", "confuse"], classnames)
+        return [banks["des"], banks["dist"]], banks["confuse"]
 
     @property
     def negative_weight(self) -> float:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # AttrVR: see scripts/common.sh:eval_fewshot for the arguments.
 METHOD=AttrVR
+ZERO_SHOT_SCRIPT=scripts/attrvr_zs/zero_shot.sh
 source "$(dirname "$0")/../common.sh"
 eval_fewshot "$@"

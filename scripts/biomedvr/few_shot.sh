@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # BioMedVR: see scripts/common.sh:few_shot for the arguments.
 METHOD=BioMedVR
+ZERO_SHOT_SCRIPT=scripts/biomedvr_zs/zero_shot.sh
 source "$(dirname "$0")/../common.sh"
 few_shot "$@"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # CLIP_Adapter: see scripts/common.sh:base2new for the arguments.
 METHOD=CLIP_Adapter
+ZERO_SHOT_SCRIPT=scripts/zeroshot/zero_shot.sh
 source "$(dirname "$0")/../common.sh"
 base2new "$@"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # TipAdapter_F: see scripts/common.sh:eval_fewshot for the arguments.
 METHOD=TipAdapter_F
+ZERO_SHOT_SCRIPT=scripts/zeroshot/zero_shot.sh
 source "$(dirname "$0")/../common.sh"
 eval_fewshot "$@"
