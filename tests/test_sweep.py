@@ -432,3 +432,14 @@ def test_slurm_end_to_end(data_root, tmp_path, capsys):
     run = output / "btmri" / "shots_2" / "AR" / TINY_TAG / "seed1"
     assert json.loads((run / "metrics.json").read_text())["trainer"] == "AR"
     assert "CUDA_VISIBLE_DEVICES" in (run / "job.log").read_text()
+
+
+def test_filters_that_match_no_job_say_so_and_exit_non_zero(tmp_path, capsys):
+    args = ["--grid", "table1", "--output", str(tmp_path / "out"), "--dry-run"]
+    assert sweep.main([*args, "--only", "btmri/shots_16/BioMedVR/vit_b16/seed9"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(
+        "tools.sweep: --only btmri/shots_16/BioMedVR/vit_b16/seed9 matches none of the grid's 264 jobs "
+        "(names like "
+    )
+    assert not (tmp_path / "out").exists()
