@@ -28,6 +28,7 @@ from yacs.config import CfgNode
 
 from trainers.checkpoints import has_checkpoint
 from trainers.run_files import (
+    CONFIG_FILE,
     METRICS_FILE,
     RunFolderError,
     config_hash,
@@ -124,7 +125,11 @@ def run_status(run_dir: str, wanted: CfgNode) -> RunStatus:
         if recorded_hash == wanted_hash:
             return RunStatus(DONE, run_dir, wanted_hash, recorded_hash)
         if recorded is not None and config_hash(recorded) != recorded_hash:
-            recorded = None  # config.yaml was rewritten by a later call that did not finish
+            note = (
+                f"{CONFIG_FILE} was rewritten after the run finished, so the keys that differ cannot be "
+                f"named: config hash {recorded_hash} in its metrics.json, {wanted_hash} now"
+            )
+            return RunStatus(CONFLICT, run_dir, wanted_hash, recorded_hash, [], note)
         differences, note = _differences(recorded, wanted)
         if not differences and not note:
             note = f"config hash {recorded_hash} there, {wanted_hash} now"
