@@ -17,7 +17,7 @@ from attributes.files import DATASETS
 from tests.conftest import TINY_BACKBONE, requires_dassl
 from tools.synthetic_data import make_dataset
 
-pytestmark = requires_dassl
+pytestmark = [requires_dassl, pytest.mark.slow]
 
 CLASSES = DATASETS["dermamnist"].classnames
 

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
 from tools.synthetic_data import make_dataset
 
-pytestmark = requires_dassl
+pytestmark = [requires_dassl, pytest.mark.slow]
 
 ARGS = [
     "--trainer", "BioMedVR", "--seed", "1",

@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import REPO
 from tools.synthetic_data import make_dataset
 
+pytestmark = pytest.mark.slow  # runs the scripts or a benchmark in subprocesses
+
 WRAPPER = """#!/usr/bin/env bash
 echo "$*" >> "$CALLS"
 if [ "$1" = train.py ]; then

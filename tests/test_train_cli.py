@@ -50,6 +50,7 @@ def test_an_unknown_backbone_ends_the_run_before_the_folder_and_the_data(data_ro
     assert not (tmp_path / "data" / "BTMRI" / "split_fewshot").exists()
 
 
+@pytest.mark.slow
 def test_clip_weights_that_cannot_be_downloaded_fail_in_one_message(data_root, tmp_path):
     out = tmp_path / "out" / "seed1"
     result = run_train(data_root, out, "ViT-B/16", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))

@@ -17,7 +17,7 @@ from tools.synthetic_data import make_dataset
 from trainers.metrics import classification_report
 from trainers.mope import Scores
 
-pytestmark = requires_dassl
+pytestmark = [requires_dassl, pytest.mark.slow]
 
 BASE_ARGS = [
     "--trainer",
