@@ -20,7 +20,7 @@ from trainers.aliases import resolve_trainer_alias
 from trainers.backbones import BackboneError, fetch_weights
 from trainers.config import ConfigError, check_ranges, extend_cfg, fit_workers, merge_file, merge_pairs
 from trainers.frozen_clip import TrainingDiverged
-from trainers.methods import METHODS, import_trainers
+from trainers.methods import BY_NAME, METHODS, ZERO_SHOT, import_trainers
 from trainers.run_files import RunFolderError, check_evaluation_folder, check_resume, write_config
 from trainers.run_lock import RunLockedError, output_lock
 
@@ -130,6 +130,15 @@ def setup_cfg(args: argparse.Namespace):
 
 def main(args: argparse.Namespace) -> None:
     cfg = setup_cfg(args)
+    if (
+        args.eval_only
+        and not args.model_dir
+        and getattr(TRAINER_REGISTRY.get(cfg.TRAINER.NAME), "trains", True)
+    ):
+        raise ConfigError(
+            f"--eval-only with {cfg.TRAINER.NAME} needs --model-dir, the folder of a trained run (without it "
+            "an untrained model would be evaluated and recorded); only zero-shot trainers need none"
+        )
     try:  # before the run folder, the config dump and any data: a bad backbone ends the run at once
         fetch_weights(cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED)
     except BackboneError as error:

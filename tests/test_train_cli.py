@@ -102,6 +102,7 @@ BAD_VALUES = [
     (["TEST.SPLIT", "train"], "error: TEST.SPLIT must be one of val, test, got 'train'"),
     (["--seed", str(2**32)],
      f"error: --seed {2**32} is outside numpy's seed range: give 0 to 4294967295 (-1: no seed)"),
+    (["--eval-only"], "error: --eval-only with BioMedVR needs --model-dir, the folder of a trained run"),
     (["--eval-only", "--model-dir", "/no/such/run"],
      "error: --model-dir /no/such/run does not exist: give the folder of a trained run"),
     (["--trainer", "BioMedVr"],
