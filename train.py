@@ -130,11 +130,7 @@ def setup_cfg(args: argparse.Namespace):
 
 def main(args: argparse.Namespace) -> None:
     cfg = setup_cfg(args)
-    if (
-        args.eval_only
-        and not args.model_dir
-        and getattr(TRAINER_REGISTRY.get(cfg.TRAINER.NAME), "trains", True)
-    ):
+    if args.eval_only and not args.model_dir and ZERO_SHOT not in BY_NAME[cfg.TRAINER.NAME].protocols:
         raise ConfigError(
             f"--eval-only with {cfg.TRAINER.NAME} needs --model-dir, the folder of a trained run (without it "
             "an untrained model would be evaluated and recorded); only zero-shot trainers need none"
