@@ -47,6 +47,7 @@ from trainers.fast_data import (
     open_image_array,
     pil_transforms,
 )
+from trainers.methods import BY_NAME, ZERO_SHOT
 from trainers.metrics import accuracy, classification_report
 from trainers.mope import Scores
 from trainers.run_files import ALL_IMAGES, append_history, config_hash, read_history, truncate_history
@@ -104,7 +105,7 @@ class FrozenCLIPTrainer(TrainerX):
             raise ValueError(
                 f"TRAINER.COMMON.LR_STEP must be one of {LR_STEPS}, got {cfg.TRAINER.COMMON.LR_STEP!r}"
             )
-        if self.trains and cfg.DATASET.NUM_SHOTS < 1:
+        if self.learns(cfg) and cfg.DATASET.NUM_SHOTS < 1:
             print(
                 f"DATASET.NUM_SHOTS {cfg.DATASET.NUM_SHOTS}: training on every training image (Dassl's "
                 f"meaning), not a few-shot run; metrics.json records shots {ALL_IMAGES!r} and the images "
@@ -417,9 +418,14 @@ class FrozenCLIPTrainer(TrainerX):
             return self.loaded_epoch
         return self.epoch + 1 if self.trains else 0
 
+    def learns(self, cfg: CfgNode) -> bool:
+        """Whether the run learns from training images (every method of the table but the zero-shot ones)."""
+        row = BY_NAME.get(cfg.TRAINER.NAME)
+        return self.trains if row is None else ZERO_SHOT not in row.protocols
+
     def shots_per_class(self) -> dict[str, int] | None:
-        """Training images used per class (fewer than NUM_SHOTS where a class is small); None if untrained."""
-        if not self.trains:
+        """Training images used per class (fewer than NUM_SHOTS where a class is small); None if zero-shot."""
+        if not self.learns(self.cfg):
             return None
         counts = Counter(datum.label for datum in self.dm.dataset.train_x)
         return {self.lab2cname[label]: counts[label] for label in range(self.num_classes)}
@@ -430,7 +436,9 @@ class FrozenCLIPTrainer(TrainerX):
             "trainer": cfg.TRAINER.NAME,
             "dataset": cfg.DATASET.NAME,
             "backbone": cfg.MODEL.BACKBONE.NAME,
-            "shots": cfg.DATASET.NUM_SHOTS if cfg.DATASET.NUM_SHOTS > 0 or not self.trains else ALL_IMAGES,
+            "shots": cfg.DATASET.NUM_SHOTS
+            if cfg.DATASET.NUM_SHOTS > 0 or not self.learns(cfg)
+            else ALL_IMAGES,
             "seed": cfg.SEED,
             "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
             "classnames": self.classnames,
