@@ -21,11 +21,11 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["trainers*", "datasets*", "attributes*", "tools*"]),
-    package_data={"attributes": ["*/*.json"]},
+    package_data={"attributes": ["*/*.json"], "trainers": ["model_configs/*.json"]},
     install_requires=REQUIREMENTS,
     extras_require={
         # Dassl itself comes from its git repository (scripts/setup.sh); these are its run-time needs.
         "dassl": ["tensorboard", "wilds>=1.2", "tabulate", "scipy", "ftfy", "regex", "future"],
-        "test": ["pytest>=7", "ruff>=0.5"],
+        "test": ["pytest>=7", "ruff>=0.5", "openai-clip"],
     },
 )

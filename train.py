@@ -21,7 +21,8 @@ from trainers.backbones import BackboneError, fetch_weights
 from trainers.config import ConfigError, check_ranges, extend_cfg, fit_workers, merge_file, merge_pairs
 from trainers.frozen_clip import TrainingDiverged
 from trainers.methods import BY_NAME, METHODS, ZERO_SHOT, import_trainers
-from trainers.run_files import RunFolderError, check_evaluation_folder, check_resume, write_config
+from trainers.run_files import write_config
+from trainers.run_folder import RunFolderError, check_evaluation_folder, check_resume
 from trainers.run_lock import RunLockedError, output_lock
 
 import_trainers()  # registers every trainer of the method table

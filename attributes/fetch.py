@@ -3,7 +3,10 @@
 ``published``: the attribute files released with the BioMedVR paper, as its code reads them
 (``attributes/gpt3/gpt3/<dataset>_{des,dist,confuse}.json`` of the authors' repository), saved under
 ``attributes/published/`` with this project's file names, so that ``TRAINER.BIOMEDVR.ATTRIBUTE_SET
-published`` uses them. ``published_attrvr``: the des/dist files the same repository's AttrVR baseline reads
+published`` uses them. Of the natural-image datasets only Caltech101 has a published confusion-aware
+file; the others are skipped and named (the published code runs BioMedVR there without a negative
+expert, as ``TRAINER.BIOMEDVR.MISSING_CONFUSE zero`` and PRESET=reference_code do).
+``published_attrvr``: the des/dist files the same repository's AttrVR baseline reads
 (``attributes/gpt3/``), under ``attributes/published_attrvr/``. AttrVR's own repository holds attributes
 of natural-image datasets only. The files are the authors' work: they are downloaded by each user and
 never shipped with this project. Each file is parsed as JSON data and checked like any attribute set.
@@ -36,6 +39,7 @@ from attributes.files import (
 )
 from attributes.prompt_table import BIOMEDCOOP_TABLE, parse_prompt_table, write_prompt_table
 from datasets.atomic import write_json
+from datasets.catalog import NATURAL
 
 TIMEOUT_S = 60.0
 
@@ -65,6 +69,10 @@ class FetchError(RuntimeError):
     """A published file that could not be downloaded or read."""
 
 
+class NotPublishedError(FetchError):
+    """The server has no such file (HTTP 404)."""
+
+
 def remote_name(dataset: str) -> str:
     """The authors' file-name key of a dataset (``covid`` -> ``covid_19``): its first alias, else its key."""
     info = DATASETS[dataset]
@@ -78,9 +86,15 @@ def fetch_url(url: str) -> bytes:
             return response.read()
     except urllib.error.HTTPError as exc:
         exc.close()
-        raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+        error = NotPublishedError if exc.code == 404 else FetchError
+        raise error(f"{url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise FetchError(f"{url}: {getattr(exc, 'reason', exc)}. Use --base-url for a mirror") from exc
+
+
+def may_be_unpublished(dataset: str, kind: str) -> bool:
+    """A natural-image dataset's confusion-aware file: the paper's release has it for Caltech101 only."""
+    return kind == "confuse" and DATASETS[dataset].domain == NATURAL
 
 
 def fetch_set(
@@ -95,10 +109,16 @@ def fetch_set(
     base = (base_url or source.base_url).rstrip("/")
     target = root / name
     jobs = [(d, kind) for d in datasets or DATASETS for kind in kinds or source.kinds]
+    unpublished = []
     for dataset, kind in tqdm(jobs, desc=f"Fetching {name}", unit="file"):
         url = f"{base}/{source.folder}/{remote_name(dataset)}_{kind}.json"
         try:
             data = json.loads(fetch_url(url))
+        except NotPublishedError:
+            if not may_be_unpublished(dataset, kind):
+                raise
+            unpublished.append(dataset)
+            continue
         except json.JSONDecodeError as exc:
             raise FetchError(f"{url} is not JSON ({exc}); is --base-url right?") from exc
         path = target / f"{dataset}_{kind}.json"
@@ -108,6 +128,12 @@ def fetch_set(
         except AttributeSetError as exc:
             path.unlink()
             raise FetchError(f"{url}: {exc}") from exc
+    if unpublished:
+        print(
+            f"No confusion-aware file is published for {', '.join(unpublished)}: the published code runs "
+            "BioMedVR there without a negative expert (s- = 0), as TRAINER.BIOMEDVR.MISSING_CONFUSE zero "
+            "(PRESET=reference_code) does; the default refuses to run without one."
+        )
     return target
 
 
@@ -158,6 +184,8 @@ def report_problems(folder: Path, name: str, datasets: Sequence[str] = ()) -> in
     for dataset in datasets or DATASETS:
         for kind in source.kinds:
             path = folder / f"{dataset}_{kind}.json"
+            if not path.is_file() and may_be_unpublished(dataset, kind):
+                continue
             classnames = DATASETS[dataset].classnames
             problems = check_attributes(
                 read_attribute_file(path), classnames, dataset=dataset, kind=kind, file=path

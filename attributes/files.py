@@ -11,10 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from attributes.visibility import visibility_issue
-from datasets.catalog import CATALOG
+from datasets.catalog import BIOMEDICAL, CATALOG, MIN_SENTENCES
 
 KINDS = ("des", "dist", "confuse")
-CURATED_MIN_COUNTS = {"des": 20, "dist": 20, "confuse": 12}
+# The curated minimums of the biomedical sets; each dataset's own are its catalog entry's min_sentences.
+CURATED_MIN_COUNTS = MIN_SENTENCES[BIOMEDICAL]
 MIN_CHARS = 20
 # Problems of a published file that its code lives with (it drops short sentences and keeps repeats).
 PUBLISHED_TOLERATED = ("short", "duplicate")
@@ -121,6 +122,11 @@ def attribute_file(set_dir: Path, dataset: str, kind: str) -> Path:
         f"`python -m attributes.generate --dataset {dataset_key(dataset)} --kind {kind} "
         f"--set {set_dir}`, or choose another set with TRAINER.BIOMEDVR.ATTRIBUTE_SET"
     )
+
+
+def has_attribute_file(set_name_or_path: str, dataset: str, kind: str) -> bool:
+    """Whether an existing set holds a `kind` file for `dataset` (under any accepted name)."""
+    return any(path.is_file() for path in candidate_files(resolve_set_dir(set_name_or_path), dataset, kind))
 
 
 def read_attribute_file(path: Path) -> dict[str, list[str]]:

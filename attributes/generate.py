@@ -30,6 +30,7 @@ from attributes.files import (
 )
 from attributes.visibility import visibility_issue, visibility_note
 from datasets.atomic import write_json
+from datasets.catalog import MIN_SENTENCES, NATURAL
 
 API_KEY_ENV = "OPENAI_API_KEY"
 RETRY_DELAY_ENV = "ATTRIBUTES_RETRY_DELAY"
@@ -69,6 +70,8 @@ TASKS = {
         'contrasts such as "unlike" or "rather than". Give {num} descriptions.'
     ),
 }
+MODEL_SET_PREFIX = "llm-"  # the set a model's sentences go to by default: llm-<model name, slugged>
+_UNSAFE = re.compile(r"[^a-z0-9.]+")
 _ITEM = re.compile(r"^(?:\(?\d{1,3}[.)]|[-*•])\s+(?P<text>.+)$")
 _QUOTES = "\"'“”‘’`"
 
@@ -89,6 +92,12 @@ class RequestConfig:
     max_attempts: int = 5
     base_delay: float = 2.0
     max_rounds: int = 3
+
+
+def default_set_name(model: str) -> str:
+    """The attribute set a model writes to without ``--set``: ``llm-`` and the model name, lower-case,
+    every run of other characters than letters, digits and dots made one ``-`` (``llm-gpt-4.1``)."""
+    return MODEL_SET_PREFIX + _UNSAFE.sub("-", model.lower()).strip("-")
 
 
 def build_messages(
@@ -291,11 +300,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--num",
         type=int,
-        help="sentences per class (default: curated minimum of the kind: "
+        help="sentences per class (default: the dataset's curated minimum of the kind: "
         + ", ".join(f"{k}={v}" for k, v in CURATED_MIN_COUNTS.items())
-        + ")",
+        + " for the biomedical datasets, "
+        + ", ".join(f"{k}={v}" for k, v in MIN_SENTENCES[NATURAL].items())
+        + " for the natural-image ones)",
     )
-    parser.add_argument("--set", required=True, help="set name under attributes/ or folder path")
+    parser.add_argument(
+        "--set",
+        help=f"set name under attributes/ or folder path (default: {MODEL_SET_PREFIX}<model>, e.g. "
+        f"{default_set_name('gpt-4.1')}: one set per model, as Table 4 compares them)",
+    )
     parser.add_argument("--base-url", help="OpenAI-compatible API URL, e.g. http://host:8000/v1")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     parser.add_argument("--max-attempts", type=int, default=5, help="tries per request")
@@ -323,10 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = RequestConfig(args.model, args.max_attempts, args.base_delay, args.max_rounds)
     try:
         client = make_client(args.base_url, args.timeout)
-        set_dir = set_path(args.set)
+        set_dir = set_path(args.set or default_set_name(args.model))
         for dataset in datasets:
             for kind in kinds:
-                num = args.num or CURATED_MIN_COUNTS[kind]
+                num = args.num or DATASETS[dataset].min_sentences[kind]
                 generate_file(client, config, set_dir, dataset, kind, num)
     except (GenerationError, AttributeSetError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""The eleven catalog datasets in Dassl's registry, under BiomedCoOp's names: one class for all."""
+"""The catalog datasets in Dassl's registry, under BiomedCoOp's and CoOp's names: one class for all."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ def _to_datum(items: list[Item]) -> list[Datum]:
 
 
 class BiomedDataset(DatasetBase):
-    """A BiomedCoOp dataset: ``<root>/<folder>/split_<folder>.json``, images in ``<folder>/<folder>``."""
+    """A catalog dataset in its published layout (``datasets.layout.DatasetLayout``): BiomedCoOp's
+    ``<root>/<folder>/split_<folder>.json`` with images in ``<folder>/<folder>``, or CoOp's, e.g.
+    ``<root>/oxford_pets/split_zhou_OxfordPets.json`` with images in ``oxford_pets/images``."""
 
     folder = ""
 

@@ -1,9 +1,10 @@
-"""Download the BiomedCoOp dataset archives and unpack them under a data root.
+"""Download the benchmark datasets and unpack them under a data root.
 
-Usage: ``python -m datasets.download NAME [NAME ...] --root data`` (NAME may be ``all``).
-Each archive ends up as ``<root>/<NAME>/split_<NAME>.json`` plus images in ``<root>/<NAME>/<NAME>/``.
-Sources are Google Drive first, then the Hugging Face mirror (override its base with ``--base-url``
-or the ``BIOMEDVR_DATA_URL`` environment variable).
+Usage: ``python -m datasets.download NAME [NAME ...] --root data`` (NAME may be ``all``, ``biomedical``
+or ``natural``). A BiomedCoOp archive ends up as ``<root>/<NAME>/split_<NAME>.json`` plus images in
+``<root>/<NAME>/<NAME>/``; its sources are Google Drive first, then the Hugging Face mirror (override its
+base with ``--base-url`` or the ``BIOMEDVR_DATA_URL`` environment variable). A natural-image dataset is
+assembled in CoOp's layout from its own sources and CoOp's split file (``datasets.download_coop``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm import tqdm
 
-from datasets.catalog import CATALOG, DatasetEntry, find_dataset
+from datasets.catalog import CATALOG, DOMAINS, NATURAL, DatasetEntry, find_dataset
 
 MIRROR_URL = "https://huggingface.co/datasets/TahaKoleilat/BiomedCoOp/resolve/main"
 MIRROR_ENV = "BIOMEDVR_DATA_URL"
@@ -105,20 +106,26 @@ def find_archive(name: str) -> Archive:
 
 
 def expand_names(names: Sequence[str]) -> list[Archive]:
-    """Resolve names (``all`` meaning every dataset) to archives, without duplicates."""
+    """Resolve names (``all``: every dataset; ``biomedical``, ``natural``: a domain's), no duplicates."""
     archives: list[Archive] = []
     for name in names:
-        found = list(ARCHIVES.values()) if name.casefold() == "all" else [find_archive(name)]
+        key = name.casefold()
+        if key == "all":
+            found = list(ARCHIVES.values())
+        elif key in DOMAINS:
+            found = [archive for archive in ARCHIVES.values() if archive.entry.domain == key]
+        else:
+            found = [find_archive(name)]
         archives += [archive for archive in found if archive not in archives]
     return archives
 
 
 def is_complete(root: str | os.PathLike[str], name: str) -> bool:
     """True when the split file exists and the images folder is non-empty."""
-    archive = find_archive(name)
-    dataset_dir = Path(root) / archive.name
-    images = dataset_dir / archive.name
-    return (dataset_dir / archive.split_file).is_file() and images.is_dir() and any(images.iterdir())
+    entry = find_archive(name).entry
+    dataset_dir = Path(root) / entry.dataset_dir
+    images = dataset_dir / entry.image_dir
+    return (dataset_dir / entry.split_file).is_file() and images.is_dir() and any(images.iterdir())
 
 
 def safe_extract(zip_path: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
@@ -151,6 +158,11 @@ def _check_size(zip_path: Path, members: Sequence[zipfile.ZipInfo], target: Path
             f"{zip_path} claims to unpack {compressed:,} bytes into {total:,} bytes (more than "
             f"{MAX_COMPRESSION_RATIO}x): it is damaged or not a dataset archive"
         )
+    _check_free_space(zip_path, total, target)
+
+
+def _check_free_space(zip_path: Path, total: int, target: Path) -> None:
+    """Refuse to unpack ``total`` bytes where the disk has less free space (the archive is kept)."""
     existing = next(folder for folder in (target, *target.parents) if folder.exists())
     free = shutil.disk_usage(existing).free
     if total * FREE_SPACE_MARGIN > free:
@@ -186,6 +198,10 @@ def download_dataset(
     Raises OfflineError when no source can be reached and DownloadError for any other failure.
     """
     archive = find_archive(name)
+    if archive.entry.domain == NATURAL:
+        from datasets.download_coop import download_natural  # it builds on this module's helpers
+
+        return download_natural(archive.entry, root, use_drive, keep_archive)
     root = Path(root)
     target = root / archive.name
     if (root / archive.split_file).is_file():
@@ -284,12 +300,17 @@ def _remove_partials(downloads: Path, archive: Archive) -> None:
 
 def _fetch_drive(archive: Archive, part: Path) -> None:
     """Download the archive from Google Drive into ``part``."""
+    _fetch_drive_id(archive.drive_id, part)
+
+
+def _fetch_drive_id(drive_id: str, part: Path) -> None:
+    """Download a Google Drive file into ``part``."""
     # Imported here: gdown pulls in requests, which the dataset classes importing ARCHIVES skip.
     import gdown
     import requests
 
     try:
-        gdown.download(id=archive.drive_id, output=str(part), quiet=False)
+        gdown.download(id=drive_id, output=str(part), quiet=False)
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise _Unreachable(f"drive.google.com: {type(exc).__name__}") from exc
     except (gdown.exceptions.FileURLRetrievalError, gdown.exceptions.DownloadError, OSError) as exc:
@@ -354,9 +375,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code (2 when offline or on a bad name)."""
     parser = argparse.ArgumentParser(
         prog="python -m datasets.download",
-        description="Download and unpack BiomedCoOp dataset archives.",
+        description="Download and unpack the benchmark datasets (BiomedCoOp's archives, CoOp's layouts).",
     )
-    parser.add_argument("names", nargs="+", metavar="NAME", help="dataset name (e.g. BTMRI or btmri), or all")
+    parser.add_argument(
+        "names",
+        nargs="+",
+        metavar="NAME",
+        help="dataset name (e.g. BTMRI, btmri or oxford_pets), or all, biomedical, natural",
+    )
     parser.add_argument("--root", type=Path, default=Path("data"), help="data root (default: data)")
     parser.add_argument(
         "--base-url",
@@ -368,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         archives = expand_names(args.names)
     except ValueError as exc:
-        print(f"error: {exc}, or all", file=sys.stderr)
+        print(f"error: {exc}, or all, biomedical, natural", file=sys.stderr)
         return 2
     status = 0
     for archive in archives:

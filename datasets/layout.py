@@ -1,4 +1,4 @@
-"""One dataset on disk: BiomedCoOp's folder layout, split file, few-shot cache, and checks."""
+"""One dataset on disk: its folder layout (BiomedCoOp's or CoOp's), split file, few-shot cache, and checks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from datasets import fewshot_cache
+from datasets.catalog import DatasetEntry, UnknownDatasetError, find_dataset
 from datasets.splits import (
     DatasetError,
     Item,
@@ -24,22 +25,35 @@ from datasets.splits import (
 
 @dataclass(frozen=True)
 class DatasetLayout:
-    """``<root>/<NAME>/{split_<NAME>.json, <NAME>/<class>/..., split_fewshot/}``."""
+    """``<root>/<dir>/{<split file>, <images>/..., split_fewshot/}``, as the catalog entry of NAME says.
+
+    BiomedCoOp's layout: ``<NAME>/{split_<NAME>.json, <NAME>/<class>/...}`` (also for names outside the
+    catalog); CoOp's, e.g. ``oxford_pets/{split_zhou_OxfordPets.json, images/...}``.
+    """
 
     root: str
     name: str
 
     @property
+    def entry(self) -> DatasetEntry | None:
+        try:
+            return find_dataset(self.name)
+        except UnknownDatasetError:
+            return None
+
+    @property
     def dataset_dir(self) -> str:
-        return os.path.join(os.path.abspath(os.path.expanduser(self.root)), self.name)
+        folder = self.entry.dataset_dir if self.entry else self.name
+        return os.path.join(os.path.abspath(os.path.expanduser(self.root)), folder)
 
     @property
     def image_dir(self) -> str:
-        return os.path.join(self.dataset_dir, self.name)
+        return os.path.join(self.dataset_dir, self.entry.image_dir if self.entry else self.name)
 
     @property
     def split_path(self) -> str:
-        return os.path.join(self.dataset_dir, f"split_{self.name}.json")
+        split_file = self.entry.split_file if self.entry else f"split_{self.name}.json"
+        return os.path.join(self.dataset_dir, split_file)
 
     @property
     def fewshot_dir(self) -> str:
@@ -93,10 +107,7 @@ def _cached_picks(
     picks = []
     for key, pool in (("train", train), ("val", val)):
         entries = {_key(item) for item in pool}
-        rebased = [
-            item._replace(impath=rebase_path(item.impath, layout.name, layout.image_dir))
-            for item in cached[key]
-        ]
+        rebased = [item._replace(impath=rebase_path(item.impath, layout.image_dir)) for item in cached[key]]
         stray = next((item for item in rebased if _key(item) not in entries), None)
         if stray is not None:
             print(

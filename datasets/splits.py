@@ -236,11 +236,12 @@ def ensure_images_exist(items: Iterable[Item], dataset_dir: str) -> None:
         )
 
 
-def rebase_path(impath: str, folder: str, image_dir: str) -> str:
-    """Move a path recorded on another machine (.../<folder>/<folder>/rel) under ``image_dir``."""
+def rebase_path(impath: str, image_dir: str) -> str:
+    """Move a path recorded on another machine (.../<dataset dir>/<image dir>/rel) under ``image_dir``."""
     if os.path.isfile(impath):
         return impath
-    marker = os.sep + os.path.join(folder, folder) + os.sep
+    tail = os.path.join(*os.path.normpath(image_dir).split(os.sep)[-2:])
+    marker = os.sep + tail + os.sep
     normalized = impath.replace("\\", "/").replace("/", os.sep)
     if marker in normalized:
         return os.path.join(image_dir, normalized.rsplit(marker, 1)[1])

@@ -7,6 +7,7 @@
 # few_shot.yaml, results under <METHOD>_<PRESET>; e.g. reference_code), OVERWRITE=1 (replace runs made
 # with other settings). Arguments after the backbone are passed to train.py as KEY VALUE overrides;
 # an argument like OPTIM.MAX_EPOCH where the backbone would be is an override. Every script takes --help.
+# BiomedCoOp's argument order works too: DATA DATASET [SHOTS] MODEL (see from_biomedcoop_order).
 # SWEEP_PLAN=1 (tools/sweep_grid.py) prints each train.py call instead of running it, so a sweep runs
 # exactly what the scripts run.
 set -euo pipefail
@@ -24,6 +25,8 @@ backbone_tag() {
     ViT-B/32) echo vit_b32 ;;
     RN50) echo rn50 ;;
     BiomedCLIP) echo biomedclip ;;
+    PubMedCLIP) echo pubmedclip ;;
+    PMC-CLIP) echo pmcclip ;;
     *) basename "$1" | sed -e 's/\.[^.]*$//' -e 's#[/:]#_#g' | tr '[:upper:]' '[:lower:]' ;;
   esac
 }
@@ -38,8 +41,10 @@ usage() {
   cat <<EOF
 usage: bash $0 $1
   DATASET   a config name: $("$PY" -m datasets.catalog names)
-  BACKBONE  ViT-B/16 (default), ViT-B/32, RN50, BiomedCLIP or any open_clip name
+  BACKBONE  ViT-B/16 (default), ViT-B/32, RN50, BiomedCLIP, PubMedCLIP, PMC-CLIP or any open_clip name
   KEY VALUE config overrides passed to train.py, e.g. OPTIM.MAX_EPOCH 10
+BiomedCoOp's order also works: DATA DATASET [SHOTS] MODEL, MODEL one of CLIP (ViT-B/16), BiomedCLIP,
+  PubMedCLIP, PMCCLIP (e.g. bash scripts/coop/few_shot.sh data btmri 16 BiomedCLIP)
 environment: DATA (dataset root, default data), OUTPUT (default output), SEEDS (default "1 2 3"),
              PYTHON (default python3), PRESET (few_shot.sh: e.g. reference_code), OVERWRITE=1
 EOF
@@ -76,6 +81,31 @@ check_shots() {
   fi
 }
 
+# The backbone of one of BiomedCoOp's model names (the last argument of its scripts); fails for others.
+biomedcoop_backbone() {
+  case "$1" in
+    CLIP) echo ViT-B/16 ;;
+    PMCCLIP) echo PMC-CLIP ;;
+    BiomedCLIP | PubMedCLIP) echo "$1" ;;
+    *) return 1 ;;
+  esac
+}
+
+# from_biomedcoop_order WITH_SHOTS ARGS...: BiomedCoOp's command line DATA DATASET [SHOTS] MODEL (exactly
+# these, SHOTS a number, MODEL one of its names) sets DATA and gives ours, DATASET [SHOTS] BACKBONE, in
+# ARGS; any other command line is ours and comes back unchanged. Ours never has this shape: its third
+# argument with shots would be a backbone or an override key, and without shots an override key.
+from_biomedcoop_order() {
+  local with_shots=$1 backbone
+  shift
+  ARGS=("$@")
+  (($# == 3 + with_shots)) && ! is_override "$2" || return 0
+  ((with_shots)) && ! [[ $3 =~ ^[0-9]+$ ]] && return 0
+  backbone=$(biomedcoop_backbone "${!#}") || return 0
+  DATA=$1
+  ARGS=("${@:2:$#-2}" "$backbone")
+}
+
 # parse USAGE WITH_SHOTS ARGS...: the arguments of a script, then its set-up. Sets CONFIG and, unless
 # planning, FOLDER (the dataset's names), SHOTS_ARG (WITH_SHOTS 1), BACKBONE, TAG (its folder name)
 # and OVERRIDES.
@@ -83,6 +113,8 @@ parse() {
   local usage_line=$1 with_shots=$2
   shift 2
   if wants_help "$@"; then usage "$usage_line"; fi
+  from_biomedcoop_order "$with_shots" "$@"
+  set -- "${ARGS[@]}"
   (($# >= 1 + with_shots)) || die "usage: bash $0 $usage_line (--help for more)"
   local dataset=$1
   shift
@@ -112,8 +144,10 @@ parse() {
   if [ -z "${SWEEP_PLAN:-}" ]; then
     FOLDER=$("$PY" -m datasets.catalog folder "$dataset")
     ensure_environment
-    if [ ! -f "$DATA/$FOLDER/split_$FOLDER.json" ]; then
-      echo "[$METHOD] $DATA/$FOLDER is missing: downloading $FOLDER into $DATA"
+    local split
+    split=$("$PY" -m datasets.catalog split "$dataset")
+    if [ ! -f "$DATA/$split" ]; then
+      echo "[$METHOD] $DATA/$split is missing: downloading $FOLDER into $DATA"
       "$PY" -m datasets.download "$FOLDER" --root "$DATA"
     fi
   fi
@@ -206,8 +240,10 @@ base2new() {
 }
 
 # eval_fewshot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]: re-evaluate saved parameters.
-# MODEL_ROOT (default $OUTPUT) holds the trained runs; results go to output_eval/.
+# MODEL_ROOT (default $OUTPUT) holds the trained runs; results go to output_eval/. BiomedCoOp's
+# eval_fewshot.sh DATA DATASET SHOTS evaluates BiomedCLIP runs: DATA DATASET SHOTS BiomedCLIP here.
 eval_fewshot() {
+  if (($# == 3)) && [[ $3 =~ ^[0-9]+$ ]] && ! [[ $2 =~ ^[0-9]+$ ]]; then set -- "$@" BiomedCLIP; fi
   parse "DATASET SHOTS [BACKBONE] [KEY VALUE ...]   (MODEL_ROOT, EVAL_OUTPUT in the environment)" 1 "$@"
   local common="$CONFIG/shots_$SHOTS_ARG/$METHOD/$TAG"
   for seed in $SEEDS; do

@@ -28,7 +28,7 @@ if "$PY" scripts/check_env.py --quiet requirements; then
   step "3/5 requirements already satisfied"
 else
   step "3/5 installing requirements.txt and the test tools"
-  pip_install -r requirements.txt "pytest>=7" "ruff>=0.5"
+  pip_install -r requirements.txt "pytest>=7" "ruff>=0.5" openai-clip
 fi
 
 if have dassl.engine; then

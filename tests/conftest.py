@@ -59,6 +59,19 @@ def seed_everything(seed: int) -> None:
 
 
 @pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> str:
+    """The synthetic datasets of the Dassl tests, made once: BTMRI and BUSI with 4 training, 2 validation
+    and 4 test images per class, and DermaMNIST with 16, 1 and 2 (24 x 24 pixels)."""
+    from tools.synthetic_data import make_dataset
+
+    root = tmp_path_factory.mktemp("data")
+    make_dataset(str(root), "BTMRI", counts=(4, 2, 4))
+    make_dataset(str(root), "BUSI", counts=(4, 2, 4))
+    make_dataset(str(root), "DermaMNIST", counts=(16, 1, 2), size=(24, 24))
+    return str(root)
+
+
+@pytest.fixture(scope="session")
 def tiny_backbone():
     from trainers.backbones import load_backbone
 
@@ -108,3 +121,52 @@ def run_train_py(*args: str) -> None:
         [sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def train_args(
+    data_root: str | Path,
+    out: Path | str,
+    trainer: str,
+    *opts: str,
+    dataset: str = "btmri",
+    config: str = "few_shot",
+    flags: Sequence[str] = (),
+) -> list[str]:
+    """train.py's arguments for a quick run of ``trainer`` on the tiny backbone: seed 1, no workers, and
+    its ``configs/trainers/<trainer>/<config>.yaml``; then ``flags``; ``opts`` are KEY VALUE overrides."""
+    return [
+        "--root", str(data_root), "--seed", "1", "--output-dir", str(out), "--trainer", trainer,
+        "--dataset-config-file", f"configs/datasets/{dataset}.yaml",
+        "--config-file", f"configs/trainers/{trainer}/{config}.yaml", *flags,
+        "MODEL.BACKBONE.NAME", TINY_BACKBONE, "DATALOADER.NUM_WORKERS", "0", *opts,
+    ]  # fmt: skip
+
+
+def build_trainer_from(args: Sequence[str]):
+    """The Dassl trainer that train.py builds from ``args`` (seeded as train.py seeds it)."""
+    from dassl.engine import build_trainer
+    from dassl.utils import set_random_seed
+
+    import train as train_module
+
+    cfg = train_module.setup_cfg(train_module.parse_args(list(args)))
+    set_random_seed(cfg.SEED)
+    return build_trainer(cfg)
+
+
+class Crash(Exception):
+    """The crash that crash_after_first_epoch stages."""
+
+
+def crash_after_first_epoch(trainer):
+    """Train until the end of epoch 1 of 2 (its checkpoint and history line written), then crash."""
+    finish = trainer.after_epoch
+
+    def after_epoch():
+        finish()
+        raise Crash
+
+    trainer.after_epoch = after_epoch
+    with pytest.raises(Crash):
+        trainer.train()
+    return trainer

@@ -80,7 +80,16 @@ def test_text_embeddings_are_unit_vectors(tiny_backbone):
 
 
 @pytest.mark.parametrize(
-    "name", ["ViT-B/16", "ViT-B/32", "RN50", "BiomedCLIP", "tests/fixtures/biomedvr-test-tiny.json"]
+    "name",
+    [
+        "ViT-B/16",
+        "ViT-B/32",
+        "RN50",
+        "BiomedCLIP",
+        "PubMedCLIP",
+        "PMC-CLIP",
+        "tests/fixtures/biomedvr-test-tiny.json",
+    ],
 )
 def test_output_folder_tag_is_the_same_in_python_and_the_scripts(name):
     script = f'source scripts/common.sh >/dev/null; backbone_tag "{name}"'

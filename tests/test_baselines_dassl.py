@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import TINY_BACKBONE, requires_dassl
-from tools.synthetic_data import make_dataset
+from tests.conftest import build_trainer_from, requires_dassl, train_args
 
 pytestmark = [requires_dassl, pytest.mark.slow]
 
@@ -17,31 +16,10 @@ TRAINED = {"BioMedVR": 301_058, "AttrVR": 150_528, "AR": 150_528, "VP": 3 * 224 
 ZERO_SHOT = ("ZeroshotCLIP", "AttrVR_ZS", "BioMedVR_ZS")
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("data")
-    make_dataset(str(root), "busi", counts=(4, 2, 4))
-    return str(root)
-
-
 def build(data_root: str, out: Path, trainer: str, *overrides: str):
-    from dassl.engine import build_trainer
-    from dassl.utils import set_random_seed
-
-    import train as train_module
-
     config = "zero_shot" if trainer in ZERO_SHOT else "few_shot"
-    args = train_module.parse_args(
-        [
-            "--root", data_root, "--seed", "1", "--output-dir", str(out), "--trainer", trainer,
-            "--dataset-config-file", "configs/datasets/busi.yaml",
-            "--config-file", f"configs/trainers/{trainer}/{config}.yaml",
-            "MODEL.BACKBONE.NAME", TINY_BACKBONE, "DATASET.NUM_SHOTS", "2", "DATALOADER.NUM_WORKERS", "0",
-            "OPTIM.MAX_EPOCH", "2", *overrides,
-        ]
-    )  # fmt: skip
-    set_random_seed(1)
-    return build_trainer(train_module.setup_cfg(args))
+    opts = ("DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "2", *overrides)
+    return build_trainer_from(train_args(data_root, out, trainer, *opts, dataset="busi", config=config))
 
 
 @pytest.mark.parametrize("name", sorted(TRAINED))

@@ -343,13 +343,19 @@ def test_env_var_sets_mirror(server: Server, tmp_path: Path, monkeypatch: pytest
     assert server.requests == [f"/{NAME}.zip"]
 
 
-def test_all_expands_to_every_dataset() -> None:
+BIOMEDICAL = [
+    "BTMRI", "BUSI", "CHMNIST", "COVID_19", "CTKidney", "DermaMNIST",
+    "KneeXray", "Kvasir", "LungColon", "OCTMNIST", "RETINA",
+]  # fmt: skip
+NATURAL = ["UCF101", "Caltech101", "Food101", "DescribableTextures", "EuroSAT", "OxfordPets", "OxfordFlowers"]
+
+
+def test_all_expands_to_every_dataset_and_a_domain_to_its_own() -> None:
     names = [archive.name for archive in expand_names(["all"])]
-    assert names == [
-        "BTMRI", "BUSI", "CHMNIST", "COVID_19", "CTKidney", "DermaMNIST",
-        "KneeXray", "Kvasir", "LungColon", "OCTMNIST", "RETINA",
-    ]  # fmt: skip
+    assert names == BIOMEDICAL + NATURAL
     assert names == list(ARCHIVES)
+    assert [archive.name for archive in expand_names(["biomedical"])] == BIOMEDICAL
+    assert [archive.name for archive in expand_names(["natural", "dtd"])] == NATURAL
 
 
 @pytest.mark.parametrize(
@@ -374,6 +380,7 @@ def test_config_names() -> None:
     assert [a.config_name for a in ARCHIVES.values()] == [
         "btmri", "busi", "chmnist", "covid", "ctkidney", "dermamnist",
         "kneexray", "kvasir", "lungcolon", "octmnist", "retina",
+        "ucf101", "caltech101", "food101", "dtd", "eurosat", "oxford_pets", "oxford_flowers",
     ]  # fmt: skip
 
 

@@ -419,12 +419,12 @@ def test_a_disk_that_fills_while_writing_leaves_no_temporary_file(tmp_path):
 
 
 def test_a_checkpoint_that_does_not_fit_is_refused_and_leaves_nothing(tmp_path, monkeypatch):
-    from trainers.checkpoints import write_checkpoint
+    from trainers.checkpoints import save_state
 
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 100))
     path = tmp_path / "prompt_learner" / "model.pth.tar-1"
     with pytest.raises(atomic.NoSpaceError, match=r"no space left on .* \(needed 1 MB\) to write .*tar-1"):
-        write_checkpoint(str(path), {"state_dict": {"w": torch.zeros(1000)}})
+        save_state(str(path), {"state_dict": {"w": torch.zeros(1000)}})
     assert not path.parent.exists() or list(path.parent.iterdir()) == []
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
-from tools.synthetic_data import make_dataset
+from tests.conftest import REPO, TINY_BACKBONE, requires_dassl, train_args
 
 pytestmark = [requires_dassl, pytest.mark.slow]
 
@@ -34,21 +33,9 @@ QUICK = (
 )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("data")
-    make_dataset(str(root), "BUSI", classnames=CLASSNAMES, counts=(4, VAL_PER_CLASS, TEST_PER_CLASS))
-    return str(root)
-
-
 def arguments(data_root: str, out: Path, trainer: str, *flags: str, opts: tuple = ()) -> list[str]:
-    return [
-        "--root", data_root, "--seed", "1", "--output-dir", str(out), "--trainer", trainer,
-        "--dataset-config-file", "configs/datasets/busi.yaml",
-        "--config-file", f"configs/trainers/{trainer}/few_shot.yaml", *flags,
-        "MODEL.BACKBONE.NAME", TINY_BACKBONE, "DATASET.NUM_SHOTS", str(SHOTS),
-        "DATALOADER.NUM_WORKERS", "0", "OPTIM.MAX_EPOCH", "2", *QUICK, *opts,
-    ]  # fmt: skip
+    opts = ("DATASET.NUM_SHOTS", str(SHOTS), "OPTIM.MAX_EPOCH", "2", *QUICK, *opts)
+    return train_args(data_root, out, trainer, *opts, dataset="busi", flags=flags)
 
 
 DRIVER = """

@@ -10,7 +10,8 @@ import pytest
 from yacs.config import CfgNode
 
 from tools import parse_test_res, results
-from trainers.run_files import RunFolderError, config_hash, remove_run, write_config
+from trainers.run_files import config_hash, write_config
+from trainers.run_folder import RunFolderError, remove_run
 
 
 def tiny_cfg(max_epoch: int, seed: int) -> CfgNode:

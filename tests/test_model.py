@@ -173,10 +173,3 @@ def test_vp_border_pattern_is_added_after_normalization():
     normalized = (images - torch.tensor(MEAN).view(3, 1, 1)) / torch.tensor(STD).view(3, 1, 1)
     torch.testing.assert_close(out[:, :, 2:6, 2:6], normalized[:, :, 2:6, 2:6])
     torch.testing.assert_close(out[:, :, 0, :], normalized[:, :, 0, :] + 1.0)
-
-
-def test_encoder_stays_in_eval_mode_when_the_model_trains():
-    model = build()
-    model.backbone.model.eval()
-    model.train()
-    assert model.experts.training and not model.backbone.model.training

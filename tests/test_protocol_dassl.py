@@ -14,41 +14,21 @@ from pathlib import Path
 import pytest
 
 from attributes.files import DATASETS
-from tests.conftest import TINY_BACKBONE, requires_dassl
-from tools.synthetic_data import make_dataset
+from tests.conftest import build_trainer_from, crash_after_first_epoch, requires_dassl, train_args
 
 pytestmark = [requires_dassl, pytest.mark.slow]
 
 CLASSES = DATASETS["dermamnist"].classnames
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("data")
-    make_dataset(str(root), "DermaMNIST", classnames=CLASSES, counts=(16, 1, 2), size=(24, 24))
-    return str(root)
-
-
 def build(data_root: str, out: Path, config: str = "few_shot", *overrides: str):
-    from dassl.engine import build_trainer
-    from dassl.utils import set_random_seed
-
-    import train as train_module
-
-    args = train_module.parse_args(
-        [
-            "--root", data_root, "--seed", "1", "--output-dir", str(out), "--trainer", "BioMedVR",
-            "--dataset-config-file", "configs/datasets/dermamnist.yaml",
-            "--config-file", f"configs/trainers/BioMedVR/{config}.yaml",
-            "MODEL.BACKBONE.NAME", TINY_BACKBONE, "DATASET.NUM_SHOTS", "16", "DATALOADER.NUM_WORKERS", "0",
-            "OPTIM.MAX_EPOCH", "2", "TRAINER.BIOMEDVR.NUM_ATTR", "3", "TRAIN.CHECKPOINT_FREQ", "1",
-            *overrides,
-        ]
-    )  # fmt: skip
+    opts = ("DATASET.NUM_SHOTS", "16", "OPTIM.MAX_EPOCH", "2", "TRAINER.BIOMEDVR.NUM_ATTR", "3")
+    opts += ("TRAIN.CHECKPOINT_FREQ", "1", *overrides)
     if config == "reference_code":  # the protocol does not depend on the preset's downloaded files
-        args.opts += ["TRAINER.BIOMEDVR.ATTRIBUTE_SET", "curated"]
-    set_random_seed(1)
-    return build_trainer(train_module.setup_cfg(args))
+        opts += ("TRAINER.BIOMEDVR.ATTRIBUTE_SET", "curated")
+    return build_trainer_from(
+        train_args(data_root, out, "BioMedVR", *opts, dataset="dermamnist", config=config)
+    )
 
 
 def record_steps(trainer) -> list[tuple[int, float]]:
@@ -114,24 +94,6 @@ def test_best_test_epoch_is_recorded_and_the_reported_accuracy_stays_honest(data
     best_epoch = max(tested, key=tested.get)
     assert (report["best_test_epoch"], report["best_test_accuracy"]) == (best_epoch, tested[best_epoch])
     assert "optimistic: selected on the test set" in capsys.readouterr().out
-
-
-class Crash(Exception):
-    pass
-
-
-def crash_after_first_epoch(trainer):
-    """Train until the end of epoch 1 of 2 (its checkpoint and history line written), then crash."""
-    finish = trainer.after_epoch
-
-    def after_epoch():
-        finish()
-        raise Crash
-
-    trainer.after_epoch = after_epoch
-    with pytest.raises(Crash):
-        trainer.train()
-    return trainer
 
 
 def test_best_val_survives_a_resume(data_root, tmp_path):

@@ -18,19 +18,11 @@ import pytest
 from tests.conftest import REPO, TINY_BACKBONE, requires_dassl
 from tools import sweep
 from tools.sweep_executors import JobFailed, remote_failure_message, run_inline
-from tools.sweep_grid import Grid, GridError, expand, load_grids, narrow
-from tools.synthetic_data import make_dataset
+from tools.sweep_grid import Grid, GridError, expand, grid_from_mapping, load_grids, narrow
 from trainers.methods import BY_NAME
 
 TINY_TAG = "biomedvr-test-tiny"
 FAST = ["OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0"]
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> str:
-    root = tmp_path_factory.mktemp("data")
-    make_dataset(str(root), "BTMRI", counts=(4, 2, 4))
-    return str(root)
 
 
 def small_grid_args(data: str, output: str) -> list[str]:
@@ -55,9 +47,20 @@ def test_every_named_grid_loads_and_names_known_methods():
 
 def test_table1_expands_to_every_method_dataset_and_seed_in_the_scripts_folders(tmp_path):
     jobs = expand(load_grids()["table1"], str(tmp_path / "out"), str(tmp_path / "data"))
-    assert len(jobs) == (7 * 3 + 3) * 11  # zero-shot methods evaluate one seed and record it for all
+    # 7 trained methods x 3 seeds; zero-shot CLIP and BioMedVR on CLIP and BiomedCLIP and AttrVR on CLIP
+    # evaluate one seed and record it for all
+    assert len(jobs) == (7 * 3 + 5) * 11
+    trained = [job for job in jobs if "/shots_0/" not in job.name]
+    cost = re.search(
+        r"What Table 1 costs: (\d+) jobs, of which (\d+) train", (REPO / "README.md").read_text()
+    )
+    assert cost is not None and (int(cost[1]), int(cost[2])) == (len(jobs), len(trained))  # README recounted
     names = {job.name for job in jobs}
     assert "btmri/shots_16/BioMedVR/vit_b16/seed3" in names
+    assert {
+        "busi/shots_0/ZeroshotCLIP/biomedclip/seed1",
+        "busi/shots_0/BioMedVR_ZS/biomedclip/seed1",
+    } <= names
     assert "btmri/shots_16/CoCoOp/biomedclip/seed3" in names  # prompt learning on BiomedCLIP, as the paper
     assert not any("/CoOp/vit_b16/" in name for name in names)
     assert "retina/shots_0/ZeroshotCLIP/vit_b16/seed1" in names  # zero-shot methods under shots_0
@@ -120,6 +123,56 @@ def test_ablation_variants_are_written_under_their_own_folders(tmp_path):
     }
     no_cs = jobs["no_cs_loss/kvasir/shots_16/BioMedVR/vit_b16/seed1"].steps[0]
     assert no_cs[-2:] == ("TRAINER.BIOMEDVR.CS_WEIGHT", "0.0")
+
+
+def test_sensitivity_grid_plans_every_beta_and_margin_around_the_papers_optimum(tmp_path):
+    grid = replace(load_grids()["sensitivity"], datasets=("busi",), seeds=(1,))
+    jobs = expand(grid, str(tmp_path), "data")
+    betas, margins = ("0.1", "0.2", "0.3", "0.4", "0.5"), ("0.1", "0.3", "0.5", "0.7", "0.9")
+    assert [job.name for job in jobs] == [
+        f"beta{b}_m{m}/busi/shots_16/BioMedVR/vit_b16/seed1" for b in betas for m in margins
+    ]
+    optimum = jobs[2 * 5 + 2].steps[0]
+    assert optimum[-4:] == ("TRAINER.BIOMEDVR.CS_WEIGHT", "0.3", "TRAINER.BIOMEDVR.CS_MARGIN", "0.5")
+
+
+def test_table4_grid_plans_ablations_backbones_and_every_attribute_set_present(tmp_path, monkeypatch):
+    sets = tmp_path / "attributes"
+    (sets / "curated").mkdir(parents=True)
+    (sets / "llm-test").mkdir()
+    for kind in ("des", "dist", "confuse"):  # a set made for BUSI only
+        (sets / "llm-test" / f"busi_{kind}.json").write_text("{}")
+    monkeypatch.setattr("attributes.files.SETS_ROOT", sets)
+    grid = replace(load_grids()["table4"], datasets=("busi", "btmri"), seeds=(1,))
+    jobs = {job.name: job for job in expand(grid, str(tmp_path / "out"), "data")}
+    expected = {
+        f"{variant}/{dataset}/shots_16/BioMedVR/vit_b16/seed1"
+        for variant in ("full", "no_mope", "no_confusion_attributes", "no_cs_loss")
+        for dataset in ("busi", "btmri")
+    }
+    expected |= {
+        f"backbones/{dataset}/shots_16/{method}/{tag}/seed1"
+        for dataset in ("busi", "btmri")
+        for method in ("AttrVR", "BioMedVR")
+        for tag in ("rn50", "vit_b32")
+    }
+    expected.add("attributes_llm-test/busi/shots_16/BioMedVR/vit_b16/seed1")  # not btmri: the set lacks it
+    assert set(jobs) == expected
+    step = jobs["attributes_llm-test/busi/shots_16/BioMedVR/vit_b16/seed1"].steps[0]
+    assert step[-2:] == ("TRAINER.BIOMEDVR.ATTRIBUTE_SET", "llm-test")
+    assert (
+        step_value(jobs["backbones/btmri/shots_16/AttrVR/rn50/seed1"].steps[0], "MODEL.BACKBONE.NAME")
+        == "RN50"
+    )
+    narrowed = narrow(grid, methods=["BioMedVR"], datasets=["busi"])
+    assert "backbones/busi/shots_16/AttrVR/rn50/seed1" not in {
+        j.name for j in expand(narrowed, str(tmp_path), "d")
+    }
+
+
+def test_a_variant_with_an_unknown_lower_case_key_is_refused():
+    with pytest.raises(GridError, match=r"variant 'v'.*unknown keys \['method'\]"):
+        grid_from_mapping("g", {"methods": ["AR"], "variants": {"v": {"method": ["VP"]}}})
 
 
 @pytest.mark.parametrize(

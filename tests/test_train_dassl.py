@@ -14,8 +14,8 @@ from PIL import Image
 
 from tests.conftest import REPO, TINY_BACKBONE, hold_lock, requires_dassl, run_bash
 from tools.synthetic_data import make_dataset
+from trainers.encoding import Scores
 from trainers.metrics import classification_report
-from trainers.mope import Scores
 
 pytestmark = [requires_dassl, pytest.mark.slow]
 
@@ -100,7 +100,8 @@ def test_training_writes_log_metrics_history_and_a_small_checkpoint(trained):
     assert len(report["config_hash"]) == 12
     history = [json.loads(line) for line in (trained / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2] and history[0]["lr"] == 40.0
-    assert {"loss_ce", "loss_cs", "acc", "gate"} <= set(history[0])
+    assert {"loss_ce", "loss_cs", "acc", "gate", "seconds"} <= set(history[0])
+    assert all(record["seconds"] > 0 for record in history)  # the epoch's training time (Table 2)
     files = sorted(p.name for p in (trained / "prompt_learner").iterdir())
     assert files == ["checkpoint", "model.pth.tar-2"]  # the epoch-1 checkpoint was replaced
     size = (trained / "prompt_learner" / "model.pth.tar-2").stat().st_size

@@ -1,4 +1,5 @@
-"""Figures of an output tree: accuracy vs shots, learned experts, gate values, reliability, t-SNE.
+"""Figures of an output tree: accuracy vs shots, learned experts, gate values, reliability, t-SNE, and
+the sensitivity heat map (Figure 5) when the tree holds the sensitivity grid's variant folders.
 
 ``python -m tools.figures output --out figures/ [--dataset btmri] [--backbone vit_b16] [--shots 16]
 [--all-experts] [--tsne RUN_DIR RUN_DIR]`` writes each figure as PNG (150 dpi) and PDF. Per-run figures
@@ -23,11 +24,12 @@ import torch
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from tools.results import (
     FEW_SHOT,
+    SENSITIVITY_GRID,
     Run,
     collect_runs,
     dataset_label,
@@ -35,13 +37,16 @@ from tools.results import (
     describe_settings,
     found_settings,
     parse_run_path,
+    sensitivity_cells,
     shots_table,
+    split_variant_runs,
 )
 from trainers.checkpoints import MODULE_NAME, CheckpointError, read_checkpoint, resolve_checkpoint
 from trainers.config import DEFAULT_INPUT_SIZE
 from trainers.metrics import Reliability, calibration_error
 from trainers.mope import gate_weights
 from trainers.reprogram import frame_mask
+from trainers.run_files import EMBEDDINGS_FILE, HISTORY_FILE
 
 DPI = 150
 EXPERT_TITLES = ("δ+ (positive expert)", "δ− (negative expert)")
@@ -79,7 +84,7 @@ def selected_runs(runs: Sequence[Run], backbone: str, shots: int, dataset: str |
 def plot_accuracy_vs_shots(
     runs: Sequence[Run], out: Path, backbone: str = "vit_b16", dataset: str | None = None
 ) -> list[Path]:
-    """Accuracy per shots value and method (mean over datasets, or one dataset), ± std over seeds.
+    """Accuracy per shots value and method (mean over the biomedical datasets, or one dataset), ± std.
 
     Methods with 0-shot results only are drawn as dashed horizontal lines.
     """
@@ -107,11 +112,42 @@ def plot_accuracy_vs_shots(
         axes.minorticks_off()
     axes.set_xlabel("shots per class")
     axes.set_ylabel("accuracy (%)")
-    scope = dataset_label(dataset) if dataset else "mean over datasets"
+    scope = dataset_label(dataset) if dataset else "mean over the biomedical datasets"
     axes.set_title(f"Accuracy vs shots ({backbone}, {scope})")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
     return save(figure, out, "accuracy_vs_shots")
+
+
+# ----- sensitivity (Figure 5) ------------------------------------------------------------------------
+def plot_sensitivity(runs: Sequence[Run], out: Path, shots: int = 16) -> list[Path]:
+    """Heat map of BioMedVR's mean accuracy over datasets by CS loss weight β and margin m (Figure 5).
+
+    ``runs`` are the sensitivity grid's; the best point is outlined, points without runs are blank.
+    """
+    cells, datasets = sensitivity_cells(runs, shots)
+    if not cells:
+        raise SkipFigure(f"no finished BioMedVR runs at {shots} shots in the sensitivity grid's folders")
+    betas = sorted({beta for beta, _ in cells})
+    margins = sorted({margin for _, margin in cells})
+    grid = np.full((len(betas), len(margins)), np.nan)
+    for (beta, margin), cell in cells.items():
+        grid[betas.index(beta), margins.index(margin)] = cell.mean
+    figure = Figure(figsize=(1.1 * len(margins) + 2.6, 0.8 * len(betas) + 1.8), layout="constrained")
+    axes = figure.add_subplot()
+    image = axes.imshow(grid, cmap="viridis", origin="lower", aspect="auto")
+    for (row, column), value in np.ndenumerate(grid):
+        if not math.isnan(value):
+            axes.text(column, row, f"{value:.1f}", ha="center", va="center", color="white", fontsize="small")
+    best = np.unravel_index(np.nanargmax(grid), grid.shape)
+    axes.add_patch(Rectangle((best[1] - 0.5, best[0] - 0.5), 1, 1, fill=False, edgecolor="red", lw=2))
+    axes.set_xticks(range(len(margins)), [f"{m:g}" for m in margins])
+    axes.set_yticks(range(len(betas)), [f"{b:g}" for b in betas])
+    axes.set_xlabel("margin m")
+    axes.set_ylabel("CS loss weight β")
+    axes.set_title(f"BioMedVR, {shots} shots: mean over {len(datasets)} datasets (best outlined)")
+    figure.colorbar(image, ax=axes, label="accuracy (%)")
+    return save(figure, out, "sensitivity")
 
 
 # ----- experts --------------------------------------------------------------------------------------
@@ -175,7 +211,7 @@ def plot_experts(run: Run, out: Path) -> list[Path]:
 # ----- gate -----------------------------------------------------------------------------------------
 def gate_history(folder: Path) -> list[tuple[int, float, float]]:
     """(epoch, g+, g-) of every ``history.jsonl`` line with gate values; unreadable lines are skipped."""
-    path = folder / "history.jsonl"
+    path = folder / HISTORY_FILE
     if not path.is_file():
         return []
     series = []
@@ -277,7 +313,7 @@ def plot_reliability(runs: Sequence[Run], out: Path) -> list[Path]:
 # ----- t-SNE ----------------------------------------------------------------------------------------
 def load_embeddings(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Embeddings [N, D], labels [N] and class names of a run's ``embeddings.npz``."""
-    path = folder / "embeddings.npz"
+    path = folder / EMBEDDINGS_FILE
     if not path.is_file():
         raise SkipFigure(f"no embeddings.npz in {folder}")
     try:
@@ -332,7 +368,7 @@ def plot_tsne(folders: Sequence[Path], out: Path, name: str) -> list[Path]:
 
 def tsne_pair(runs: Sequence[Run], dataset: str | None = None) -> tuple[str, list[Path]] | None:
     """The first dataset (or ``dataset``) where a reference run and a BioMedVR run have embeddings."""
-    with_embeddings = [run for run in runs if (run.path / "embeddings.npz").is_file()]
+    with_embeddings = [run for run in runs if (run.path / EMBEDDINGS_FILE).is_file()]
     datasets = dict.fromkeys(run.dataset for run in with_embeddings if dataset in (None, run.dataset))
     for name in datasets:
         of_dataset = [run for run in with_embeddings if run.dataset == name]
@@ -346,8 +382,11 @@ def tsne_pair(runs: Sequence[Run], dataset: str | None = None) -> tuple[str, lis
 
 
 # ----- command line ---------------------------------------------------------------------------------
-def figure_jobs(runs: Sequence[Run], args: argparse.Namespace) -> list[tuple[str, Callable[[], list[Path]]]]:
-    """(figure name, function drawing it) for every figure the arguments ask for."""
+def figure_jobs(
+    runs: Sequence[Run], args: argparse.Namespace, sensitivity_runs: Sequence[Run] = ()
+) -> list[tuple[str, Callable[[], list[Path]]]]:
+    """(figure name, function drawing it) for every figure the arguments ask for; the sensitivity heat
+    map from the sensitivity grid's runs, when there are some."""
     out = Path(args.out)
     chosen = selected_runs(runs, args.backbone, args.shots, args.dataset)
     jobs: list[tuple[str, Callable[[], list[Path]]]] = [
@@ -374,6 +413,8 @@ def figure_jobs(runs: Sequence[Run], args: argparse.Namespace) -> list[tuple[str
     if not groups:
         jobs.append(("gate", functools.partial(skip, "no history.jsonl with gate values in the selection")))
     jobs.append(("reliability", functools.partial(plot_reliability, chosen, out)))
+    if sensitivity_runs:
+        jobs.append(("sensitivity", functools.partial(plot_sensitivity, sensitivity_runs, out, args.shots)))
     if args.tsne:
         folders = [Path(folder) for folder in args.tsne]
         run = parse_run_path(folders[0])
@@ -411,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(args.output_dir)
     if not root.is_dir():
         parser.error(f"not a directory: {root}")
-    runs = collect_runs(root)
+    runs, variant_runs = split_variant_runs(collect_runs(root), root)
     found = found_settings(runs, (FEW_SHOT,))  # the figures show few-shot runs
     if args.backbone is None:
         args.backbone = next(iter(found), "vit_b16")
@@ -422,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{describe_settings(found) or 'none'}",
         file=sys.stderr,
     )
-    for name, job in figure_jobs(runs, args):
+    for name, job in figure_jobs(runs, args, variant_runs[SENSITIVITY_GRID]):
         try:
             paths = job()
         except SkipFigure as reason:

@@ -1,10 +1,18 @@
 """Result tables of an output tree: few-shot accuracy per dataset, accuracy per shots, base-to-novel.
 
-``python -m tools.results output [--format md|csv] [--shots K] [--backbone TAG]``: without
+Table 1 holds the biomedical datasets (and any dataset outside the catalog); Table 3, shown when there
+are runs on them, the natural-image datasets in the paper's layout: few-shot AR, VP, AttrVR, BioMedVR,
+then zero-shot CLIP and BioMedVR (ZS), then any other method run on them.
+
+``python -m tools.results output [--format md|csv] [--shots K] [--backbone TAG] [--paper]``: without
 ``--backbone``, tables for every backbone that has finished runs; without ``--shots``, 16 shots, or the
 largest number of shots found when there are no 16-shot runs, chosen for the few-shot tables from the
 few-shot runs and for the base-to-novel table from the base-to-novel runs; an empty table lists the
-settings that have runs.
+settings that have runs. ``--paper`` adds the paper's published
+values (tools/paper_numbers.yaml) beside ours, with Δ and the cells outside the tolerance marked.
+
+Runs in the variant folders of the ``table4`` and ``sensitivity`` sweep grids
+(``<output>/<variant>/<dataset>/...``) form Table 4 and Figure 5's table and never enter the others.
 
 Rows follow the paper's groups: zero-shot, prompt learning, visual reprogramming (with BiomedCoOp's
 linear probes and adapters after zero-shot, as in its benchmark). With several backbones and no
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import math
 import os
@@ -42,8 +51,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import yaml
 
-from datasets.catalog import CATALOG
+from datasets.catalog import CATALOG, NATURAL, in_domain
+from tools.paper import PaperBlock, load_paper
 from tools.parse_test_res import (
     SEED_FOLDER,
     MetricsError,
@@ -52,14 +63,21 @@ from tools.parse_test_res import (
     newest_log,
     settings_conflict,
 )
+from tools.sweep_grid import ATTRIBUTE_VARIANT, load_grids
 from trainers.methods import GROUPS, methods_of
-from trainers.run_files import ALL_IMAGES
+from trainers.run_files import ALL_IMAGES, CONFIG_FILE, METRICS_FILE, read_history
 
-# The 11 benchmark datasets in the benchmark's order, as config names, with their table headers.
+# The benchmark datasets in the catalog's order, as config names, with their table headers.
 DATASETS = tuple(CATALOG)
+NATURAL_DATASETS = tuple(entry.config_name for entry in in_domain(NATURAL))
+# Table 3's rows in the paper's order, with the paper's names where they differ from the trainer's.
+TABLE3_ROWS = {"few-shot": ("AR", "VP", "AttrVR", "BioMedVR"), "zero-shot": ("ZeroshotCLIP", "BioMedVR_ZS")}
+TABLE3_LABELS = {"ZeroshotCLIP": "CLIP (zero-shot)", "BioMedVR_ZS": "BioMedVR (ZS)"}
 # The paper's groups of rows, in its order (the method table's); methods of no group follow alphabetically.
 METHOD_GROUPS = {group: methods_of(group) for group in GROUPS}
 METHOD_ORDER = tuple(method for group in METHOD_GROUPS.values() for method in group)
+# BiomedCoOp's four backbones in its order, as folder names (trainers/backbones.py:BACKBONE_TAGS).
+BIOMEDCOOP_BACKBONES = ("vit_b16", "pubmedclip", "pmcclip", "biomedclip")
 FEW_SHOT, BASE, NEW = "few_shot", "train_base", "test_new"
 AVG = "avg"
 MISSING = "–"
@@ -73,9 +91,21 @@ class Row(str):
     method: str
     backbone: str
 
-    def __new__(cls, method: str, backbone: str, with_backbone: bool) -> Row:
-        row = super().__new__(cls, f"{method} ({backbone})" if with_backbone else method)
+    def __new__(cls, method: str, backbone: str, with_backbone: bool, label: str = "") -> Row:
+        name = label or method
+        row = super().__new__(cls, f"{name} ({backbone})" if with_backbone else name)
         row.method, row.backbone = method, backbone
+        return row
+
+
+class VariantRow(Row):
+    """A row of a method on a backbone in one variant folder of a sweep grid (Table 4)."""
+
+    variant: str
+
+    def __new__(cls, label: str, method: str, backbone: str, variant: str) -> VariantRow:
+        row = str.__new__(cls, label)
+        row.method, row.backbone, row.variant = method, backbone, variant
         return row
 
 
@@ -185,7 +215,7 @@ def read_run(folder: str | Path, split: str = "test") -> Run | None:
     run = parse_run_path(folder)
     if run is None:
         return None
-    metrics_file, log = run.path / "metrics.json", newest_log(run.path)
+    metrics_file, log = run.path / METRICS_FILE, newest_log(run.path)
     if metrics_file.is_file():
         try:
             metrics = load_metrics(metrics_file)
@@ -307,7 +337,7 @@ def backbone_scope(backbone: str | None) -> str:
 
 
 def dataset_order(datasets: Iterable[str]) -> list[str]:
-    """The 11 benchmark datasets in order, then any others found alphabetically."""
+    """The catalog's datasets in order, then any others found alphabetically."""
     return list(DATASETS) + sorted(set(datasets) - set(DATASETS))
 
 
@@ -318,12 +348,14 @@ def dataset_label(dataset: str) -> str:
 
 def found_settings(runs: Iterable[Run], protocols: Sequence[str] | None = None) -> dict[str, list[int]]:
     """Backbone -> the shots values (K > 0) of its finished runs (of ``protocols``, default all);
-    vit_b16 first, then alphabetical."""
+    BiomedCoOp's four in its order first (CLIP, PubMedCLIP, PMC-CLIP, BiomedCLIP), then the others
+    alphabetically."""
     found: dict[str, set[int]] = {}
     for run in runs:
         if run.finished and (protocols is None or run.protocol in protocols):
             found.setdefault(run.backbone, set()).update({run.shots} - {0})
-    order = sorted(found, key=lambda backbone: (backbone != "vit_b16", backbone))
+    rank = {backbone: i for i, backbone in enumerate(BIOMEDCOOP_BACKBONES)}
+    order = sorted(found, key=lambda backbone: (rank.get(backbone, len(rank)), backbone))
     return {backbone: sorted(found[backbone]) for backbone in order}
 
 
@@ -358,8 +390,15 @@ def average_over(cells: dict[str, Cell], present: Sequence[str]) -> tuple[Cell, 
     return average_cell(have, complete=not lacking), lacking
 
 
-def table1(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16") -> Table:
-    """Methods by dataset at ``shots`` plus Avg.; a method with no run at ``shots`` shows its shots_0 runs."""
+def accuracy_cells(
+    runs: Sequence[Run], shots: int, backbone: str | None, natural: bool
+) -> tuple[list[str], list[str], dict[tuple[str, str], Entry], dict[str, list[str]]]:
+    """Rows, dataset columns, cells and lacking datasets of a methods-by-dataset table plus Avg., over
+    the natural-image datasets or over the others.
+
+    A method with no run at ``shots`` shows its shots_0 runs.
+    """
+    runs = [run for run in runs if (run.dataset in NATURAL_DATASETS) == natural]
     groups = group_cells(runs, FEW_SHOT, backbone)
     methods = method_order(method for method, _, k in groups if k in (shots, 0))
     used = {
@@ -370,6 +409,7 @@ def table1(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16
         for method in methods
     }
     datasets = dataset_order(dataset for cells in mine.values() for dataset in cells)
+    datasets = [dataset for dataset in datasets if (dataset in NATURAL_DATASETS) == natural]
     present = [dataset for dataset in datasets if any(dataset in cells for cells in mine.values())]
     cells: dict[tuple[str, str], Entry] = {}
     lacking: dict[str, list[str]] = {}
@@ -380,6 +420,12 @@ def table1(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16
         cells[method, AVG] = Entry(method.method, method.backbone, AVG, used[method], average)
         if missing:
             lacking[method] = [dataset_label(dataset) for dataset in missing]
+    return methods, datasets, cells, lacking
+
+
+def table1(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16") -> Table:
+    """Methods by biomedical dataset at ``shots`` plus Avg. (zero-shot methods: their shots_0 runs)."""
+    methods, datasets, cells, lacking = accuracy_cells(runs, shots, backbone, natural=False)
     title = (
         f"Table 1: accuracy (%) with {backbone_scope(backbone)}, {shots} shots (zero-shot methods: 0 shots), "
         "mean ± std over seeds"
@@ -388,11 +434,37 @@ def table1(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16
     return Table("table1", title, [*datasets, AVG], headers, methods, cells, lacking_note(lacking))
 
 
-def shots_table(runs: Sequence[Run], backbone: str | None = "vit_b16", dataset: str | None = None) -> Table:
-    """Methods by shots value: the Avg. over datasets (or one dataset's cell) at every shots value present."""
-    groups = {
-        key: cell for key, cell in group_cells(runs, FEW_SHOT, backbone).items() if dataset in (None, key[1])
+def table3(runs: Sequence[Run], shots: int = 16, backbone: str | None = "vit_b16") -> Table:
+    """Table 3: the natural-image datasets, rows in the paper's order and names, then other methods."""
+    methods, datasets, cells, lacking = accuracy_cells(runs, shots, backbone, natural=True)
+    paper = [method for group in TABLE3_ROWS.values() for method in group]
+    rank = {method: index for index, method in enumerate(paper)}
+    ordered = sorted(methods, key=lambda row: (rank.get(plain_method(row), len(rank)), methods.index(row)))
+    relabel = {
+        row: Row(row.method, row.backbone, row != row.method, TABLE3_LABELS.get(row.method, ""))
+        for row in ordered
     }
+    title = (
+        f"Table 3: natural-image accuracy (%) with {backbone_scope(backbone)}; few-shot "
+        f"({', '.join(TABLE3_ROWS['few-shot'])}) at {shots} shots, then zero-shot (0 shots); mean ± std over "
+        "seeds"
+    )
+    return Table(
+        "table3",
+        title,
+        [*datasets, AVG],
+        [*map(dataset_label, datasets), "Avg."],
+        [relabel[row] for row in ordered],
+        {(relabel[row], column): entry for (row, column), entry in cells.items()},
+        lacking_note({relabel[row]: missing for row, missing in lacking.items()}),
+    )
+
+
+def shots_table(runs: Sequence[Run], backbone: str | None = "vit_b16", dataset: str | None = None) -> Table:
+    """Methods by shots value: the Avg. over the biomedical datasets (or one dataset's cell) at every shots
+    value present."""
+    wanted = (lambda name: name == dataset) if dataset else (lambda name: name not in NATURAL_DATASETS)
+    groups = {key: cell for key, cell in group_cells(runs, FEW_SHOT, backbone).items() if wanted(key[1])}
     shots_values = sorted({k for _, _, k in groups})
     methods = method_order(method for method, _, _ in groups)
     cells: dict[tuple[str, str], Entry] = {}
@@ -409,7 +481,7 @@ def shots_table(runs: Sequence[Run], backbone: str | None = "vit_b16", dataset: 
             cells[method, str(k)] = Entry(method.method, method.backbone, dataset or AVG, k, average)
             if missing:
                 lacking[f"{method} at {k} shots"] = [dataset_label(d) for d in missing]
-    scope = dataset_label(dataset) if dataset else "mean over datasets"
+    scope = dataset_label(dataset) if dataset else "mean over the biomedical datasets"
     title = f"Accuracy (%) vs shots with {backbone_scope(backbone)} ({scope}), ± std over seeds"
     headers = [f"{k} shot" if k == 1 else f"{k} shots" for k in shots_values]
     return Table(
@@ -475,6 +547,317 @@ def base_to_new_table(entries: Sequence[BaseNew], shots: int = 16, backbone: str
         "HM = 2·base·new/(base+new) of the seed means (Avg. HM: of the averaged base and new)"
     )
     return Table("base2new", title, columns, headers, methods, cells, lacking_note(lacking))
+
+
+# ----- variant folders of sweep grids (Table 4, Figure 5) --------------------------------------------
+TABLE4_GRID, SENSITIVITY_GRID = "table4", "sensitivity"
+VARIANT_LABELS = {  # Table 4's names of the ablation variants (configs/sweeps/grids.yaml)
+    "full": "BioMedVR",
+    "no_mope": "w/o MoPE",
+    "no_confusion_attributes": "w/o CA",
+    "no_cs_loss": "w/o CS loss",
+}
+
+
+def variant_of(run: Run, root: str | Path) -> str:
+    """The folders between the output root and a few-shot run's dataset folder ("" at the top)."""
+    relative = run.path.absolute().relative_to(Path(root).absolute())
+    return "/".join(relative.parts[:-5])
+
+
+@functools.cache
+def grid_variants(name: str) -> tuple[str, ...]:
+    """The variant folder names of a named grid (configs/sweeps/grids.yaml), in its order."""
+    grid = load_grids().get(name)
+    return () if grid is None else tuple(variant for variant, _ in grid.variants if variant)
+
+
+def variant_kind(variant: str) -> str | None:
+    """``table4`` or ``sensitivity`` for a variant folder of those grids (by its last folder), else None."""
+    last = variant.rpartition("/")[2]
+    if last and (last.startswith(ATTRIBUTE_VARIANT) or last in grid_variants(TABLE4_GRID)):
+        return TABLE4_GRID
+    if last and last in grid_variants(SENSITIVITY_GRID):
+        return SENSITIVITY_GRID
+    return None
+
+
+def split_variant_runs(runs: Sequence[Run], root: str | Path) -> tuple[list[Run], dict[str, list[Run]]]:
+    """Runs outside the variant folders of Table 4 and Figure 5's grids, and the runs inside them by grid.
+
+    The tables of one setting never pool a variant's runs (another setting) with the others.
+    """
+    plain: list[Run] = []
+    variants: dict[str, list[Run]] = {TABLE4_GRID: [], SENSITIVITY_GRID: []}
+    for run in runs:
+        kind = variant_kind(variant_of(run, root)) if run.protocol == FEW_SHOT else None
+        (plain if kind is None else variants[kind]).append(run)
+    return plain, variants
+
+
+def table4_label(variant: str, method: str, backbone: str) -> str:
+    """A Table 4 row's label: the ablation's name, the attribute set, or the method on its backbone."""
+    folder = variant.rpartition("/")[2]
+    prefix = f"{variant.rpartition('/')[0]}: " if "/" in variant else ""
+    if folder.startswith(ATTRIBUTE_VARIANT):
+        return f"{prefix}{method}, attributes {folder[len(ATTRIBUTE_VARIANT) :]} ({backbone})"
+    if folder in VARIANT_LABELS and method == "BioMedVR" and backbone == "vit_b16":
+        return prefix + VARIANT_LABELS[folder] + (" (vit_b16)" if folder == "full" else "")
+    return f"{prefix}{method} ({backbone})" + ("" if folder == "backbones" else f", {folder}")
+
+
+def table4(runs: Sequence[Run], root: str | Path, shots: int = 16) -> Table:
+    """Table 4: each (variant, method, backbone) of the table4 grid's folders by dataset, plus Avg."""
+    order = {variant: index for index, variant in enumerate(grid_variants(TABLE4_GRID))}
+    values: dict[VariantRow, dict[str, dict[int, float]]] = {}
+    for run in runs:
+        if run.finished and run.protocol == FEW_SHOT and run.shots == shots:
+            variant = variant_of(run, root)
+            label = table4_label(variant, run.trainer, run.backbone)
+            row = VariantRow(label, run.trainer, run.backbone, variant)
+            seeds = values.setdefault(row, {}).setdefault(run.dataset, {})
+            seeds[run.seed] = float(run.metrics["accuracy"])
+
+    def rank(row: VariantRow) -> tuple:
+        folder = row.variant.rpartition("/")[2]
+        return row.variant.rpartition("/")[0], order.get(folder, len(order)), folder, row.backbone, row.method
+
+    rows = sorted(values, key=rank)
+    mine = {row: {dataset: seed_cell(seeds) for dataset, seeds in values[row].items()} for row in rows}
+    found = {dataset for cells in mine.values() for dataset in cells}
+    present = [dataset for dataset in dataset_order(found) if dataset in found]
+    cells: dict[tuple[str, str], Entry] = {}
+    lacking: dict[str, list[str]] = {}
+    for row in rows:
+        for dataset, cell in mine[row].items():
+            cells[row, dataset] = Entry(row.method, row.backbone, dataset, shots, cell)
+        average, missing = average_over(mine[row], present)
+        cells[row, AVG] = Entry(row.method, row.backbone, AVG, shots, average)
+        if missing:
+            lacking[row] = [dataset_label(dataset) for dataset in missing]
+    title = (
+        f"Table 4: ablations, attribute sources and backbones (folders of the {TABLE4_GRID} grid), "
+        f"accuracy (%) at {shots} shots, mean ± std over seeds"
+    )
+    headers = [*map(dataset_label, present), "Avg."]
+    return Table("table4", title, [*present, AVG], headers, rows, cells, lacking_note(lacking))
+
+
+def loss_settings(run: Run) -> tuple[float, float] | None:
+    """(β, m): the CS loss weight and margin a run was trained with (its config.yaml), or None."""
+    path = run.path / CONFIG_FILE
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        node = config["TRAINER"]["BIOMEDVR"]
+        return float(node["CS_WEIGHT"]), float(node["CS_MARGIN"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return None
+
+
+def sensitivity_cells(
+    runs: Sequence[Run], shots: int = 16
+) -> tuple[dict[tuple[float, float], Cell], list[str]]:
+    """(β, m) -> the mean accuracy over datasets of the sensitivity grid's BioMedVR runs (Figure 5), and
+    those datasets: the ones every point has, so that no point is favoured by easier datasets."""
+    values: dict[tuple[float, float], dict[str, dict[int, float]]] = {}
+    for run in runs:
+        if run.finished and run.protocol == FEW_SHOT and run.shots == shots and run.trainer == "BioMedVR":
+            settings = loss_settings(run)
+            if settings is not None:
+                seeds = values.setdefault(settings, {}).setdefault(run.dataset, {})
+                seeds[run.seed] = float(run.metrics["accuracy"])
+    common = set.intersection(*(set(datasets) for datasets in values.values())) if values else set()
+    shared = [dataset for dataset in dataset_order(common) if dataset in common]
+    cells = {
+        point: average_cell([seed_cell(datasets[d]) for d in shared]) for point, datasets in values.items()
+    }
+    return (cells if shared else {}), shared
+
+
+def sensitivity_table(
+    cells: dict[tuple[float, float], Cell], datasets: Sequence[str], shots: int = 16
+) -> Table:
+    """Figure 5's numbers as a table: β by row, m by column, mean accuracy over the datasets."""
+    betas = sorted({beta for beta, _ in cells})
+    margins = sorted({margin for _, margin in cells})
+    rows = [f"β = {beta:g}" for beta in betas]
+    table_cells = {
+        (f"β = {beta:g}", f"{margin:g}"): Entry("BioMedVR", "", f"beta={beta:g} m={margin:g}", shots, cell)
+        for (beta, margin), cell in cells.items()
+    }
+    title = (
+        f"Figure 5: BioMedVR's mean accuracy (%) over {', '.join(map(dataset_label, datasets))} (the "
+        f"datasets every point has), {shots} shots, by CS loss weight β (rows) and margin m (columns)"
+    )
+    columns = [f"{margin:g}" for margin in margins]
+    return Table("sensitivity", title, columns, [f"m = {c}" for c in columns], rows, table_cells)
+
+
+# ----- beside the paper (--paper) -------------------------------------------------------------------
+# A cell of ours is outside the tolerance when |ours − paper| exceeds the larger of a fixed margin and
+# twice our std over seeds: the published numbers are one selection (the best test epoch of a run, as
+# the published code reports) on one machine, so differences of a few points are seed and selection
+# noise; an average over 11 datasets is tighter.
+CELL_TOLERANCE, AVERAGE_TOLERANCE, SEED_SIGMAS = 2.0, 1.0, 2.0
+
+
+@dataclass(frozen=True)
+class Beside:
+    """Ours and the paper's value of one cell, and the tolerance ours is judged by."""
+
+    row: str
+    column: str
+    ours: Cell | None
+    paper: float | None
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.ours is None or self.paper is None else self.ours.mean - self.paper
+
+    @property
+    def tolerance(self) -> float:
+        fixed = AVERAGE_TOLERANCE if self.column == AVG else CELL_TOLERANCE
+        spread = 0.0 if self.ours is None or math.isnan(self.ours.std) else SEED_SIGMAS * self.ours.std
+        return max(fixed, spread)
+
+    @property
+    def outside(self) -> bool:
+        return self.delta is not None and abs(self.delta) > self.tolerance
+
+
+def row_key(row: str) -> tuple[str, str, str]:
+    """(variant, method, backbone folder) of one of our rows, as the paper's rows name theirs."""
+    return getattr(row, "variant", ""), plain_method(row), getattr(row, "backbone", "")
+
+
+def beside_paper(table: Table, block: PaperBlock) -> tuple[list[str], list[Beside]]:
+    """The columns (datasets, then Avg.) and, per paper row and column, ours beside the paper's value."""
+    ours = {row_key(row): row for row in table.rows}
+    datasets = {d for row in block.rows for d in row.cells} | {c for c in table.columns if c != AVG}
+    columns = [d for d in dataset_order(datasets) if d in datasets] + [AVG]
+    pairs = []
+    for paper_row in block.rows:
+        mine = ours.get(paper_row.key)
+        for column in columns:
+            entry = None if mine is None else table.cells.get((mine, column))
+            paper = paper_row.avg if column == AVG else paper_row.cells.get(column)
+            pairs.append(Beside(paper_row.label, column, None if entry is None else entry.cell, paper))
+    return columns, pairs
+
+
+def format_beside(pair: Beside) -> str:
+    """``80.1 / 82.6 / −2.5 !``: ours, the paper's, the difference, ``!`` outside the tolerance (``–``
+    when neither has a value)."""
+    if pair.ours is None and pair.paper is None:
+        return MISSING
+    ours = MISSING if pair.ours is None else f"{pair.ours.mean:.1f}"
+    paper = MISSING if pair.paper is None else f"{pair.paper:.1f}"
+    delta = MISSING if pair.delta is None else f"{pair.delta:+.1f}".replace("-", "−")
+    return f"{ours} / {paper} / {delta}" + (" !" if pair.outside else "")
+
+
+def paper_notes(block: PaperBlock) -> list[str]:
+    """The footnotes of a table beside the paper: source, tolerance, averages the paper misprints."""
+    notes = [
+        f"Paper: {block.caption} (transcribed in tools/paper_numbers.yaml from {block.source}).",
+        f"`!`: |Δ| > max({CELL_TOLERANCE:g}, {SEED_SIGMAS:g}·std over our seeds) for a dataset, "
+        f"max({AVERAGE_TOLERANCE:g}, {SEED_SIGMAS:g}·std) for Avg.",
+    ]
+    for row in block.rows:
+        if row.cells_mean is not None:
+            notes.append(
+                f"{row.label}: the paper prints Avg. {row.avg:.1f}; the mean of its cells is "
+                f"{row.cells_mean:.1f}. Δ is against the printed value."
+            )
+    return notes
+
+
+def format_beside_markdown(table: Table, block: PaperBlock) -> str:
+    """A markdown table of the paper's rows: ours / paper / Δ per column."""
+    columns, pairs = beside_paper(table, block)
+    lines = [f"### {block.caption}: ours / paper / Δ = ours − paper", ""]
+    if not block.rows:
+        return "\n".join([*lines, f"No published values transcribed ({block.source})."])
+    headers = ["Avg." if column == AVG else dataset_label(column) for column in columns]
+    lines.append("| " + " | ".join(["Paper row", *headers]) + " |")
+    lines.append("|---|" + "---:|" * len(columns))
+    by_row: dict[str, list[Beside]] = {}
+    for pair in pairs:
+        by_row.setdefault(pair.row, []).append(pair)
+    for label, row_pairs in by_row.items():
+        lines.append("| " + " | ".join([label, *map(format_beside, row_pairs)]) + " |")
+    return "\n".join([*lines, "", *paper_notes(block)])
+
+
+def epoch_seconds(run: Run) -> float | None:
+    """The median training time of a run's epochs (history.jsonl ``seconds``), or None."""
+    try:
+        history = read_history(str(run.path / "history.jsonl"))
+        seconds = [float(record["seconds"]) for record in history if "seconds" in record]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(np.median(seconds)) if seconds else None
+
+
+def cost_rows(runs: Sequence[Run], block: PaperBlock) -> list[tuple[str, Cell | None, float, int | None]]:
+    """Per cost row of the paper: its label, our seconds per epoch over seeds, the paper's, our parameters."""
+    result = []
+    for row in block.cost:
+        mine = [
+            run
+            for run in runs
+            if run.finished
+            and (run.trainer, run.backbone, run.dataset, run.shots)
+            == (row.method, row.backbone, row.dataset, row.shots)
+        ]
+        seconds = {run.seed: value for run in mine if (value := epoch_seconds(run)) is not None}
+        parameters = next((run.metrics.get("trainable_parameters") for run in mine), None)
+        result.append((row.label, seed_cell(seconds) if seconds else None, row.seconds_per_epoch, parameters))
+    return result
+
+
+def format_cost_markdown(runs: Sequence[Run], block: PaperBlock) -> str:
+    """Table 2's cost row: our seconds per training epoch beside the paper's, and the ratio."""
+    lines = [f"### {block.caption}: ours beside the paper", ""]
+    lines += ["| Method | s/epoch, ours | s/epoch, paper | ours / paper | trainable parameters (ours) |"]
+    lines += ["|---|---:|---:|---:|---:|"]
+    for label, seconds, paper, parameters in cost_rows(runs, block):
+        ours = MISSING if seconds is None else f"{seconds.mean:.2f}"
+        ratio = MISSING if seconds is None else f"{seconds.mean / paper:.2f}×"
+        count = MISSING if parameters is None else f"{int(parameters):,}"
+        lines.append(f"| {label} | {ours} | {paper:.2f} | {ratio} | {count} |")
+    note = (
+        "Seconds of training per epoch (median over a run's epochs, mean over seeds), without evaluation; "
+        "they depend on the GPU, so no tolerance is applied."
+    )
+    return "\n".join([*lines, "", note, f"Paper: {block.source}."])
+
+
+def paper_csv_rows(pairs: Sequence[tuple[str, Beside]]) -> list[list]:
+    """CSV rows of ours beside the paper: table, paper row, column, ours, std, seeds, paper, Δ, tolerance."""
+    header = ["table", "paper_row", "dataset", "ours", "ours_std", "n_seeds", "paper", "delta", "tolerance"]
+    rows: list[list] = [[*header, "outside"]]
+    for name, pair in pairs:
+        cell = pair.ours
+        ours = (
+            [csv_number(math.nan), csv_number(math.nan)]
+            if cell is None
+            else [csv_number(cell.mean), csv_number(cell.std)]
+        )
+        rows.append(
+            [
+                name,
+                pair.row,
+                "Avg." if pair.column == AVG else pair.column,
+                *ours,
+                0 if cell is None else cell.n,
+                csv_number(pair.paper),
+                csv_number(pair.delta),
+                csv_number(pair.tolerance),
+                int(pair.outside),
+            ]
+        )
+    return rows
 
 
 # ----- formatting -----------------------------------------------------------------------------------
@@ -543,8 +926,15 @@ def csv_dataset(dataset: str, complete: bool) -> str:
     return dataset if dataset != AVG else "Avg." if complete else "Avg.*"
 
 
-def format_csv(tables: Sequence[Table], base_new: Sequence[BaseNew], failed: Sequence[Run]) -> str:
+def format_csv(
+    tables: Sequence[Table],
+    base_new: Sequence[BaseNew],
+    failed: Sequence[Run],
+    extra: Sequence[tuple[str, list[list]]] = (),
+) -> str:
     """One flat CSV table per section, each after a ``# section`` line, sections split by blank lines.
+
+    ``extra`` sections (title, rows) come before the failed runs.
 
     Tables of one kind for several backbones share a section (each row names its backbone).
     """
@@ -595,6 +985,7 @@ def format_csv(tables: Sequence[Table], base_new: Sequence[BaseNew], failed: Seq
             ]
         )
     sections.append(("base2new: base-to-novel accuracy (%), hm = 2*base*new/(base+new)", rows))
+    sections.extend(extra)
     failed_rows = [["path", "status", "reason"], *([str(run.path), run.status, run.reason] for run in failed)]
     sections.append(
         ("failed: runs not in the tables (failed, unfinished, not averaged, not tabulated)", failed_rows)
@@ -620,6 +1011,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--split", default="test", help="the evaluated split to tabulate (test, or val)")
     parser.add_argument("--best-test", action="store_true", help=BEST_TEST_NOTE)
+    parser.add_argument(
+        "--paper",
+        action="store_true",
+        help="also show the paper's published values (tools/paper_numbers.yaml) beside ours, with Δ",
+    )
     args = parser.parse_args(argv)
     root = Path(args.output_dir)
     if not root.is_dir():
@@ -631,6 +1027,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not runs:
         print(f"no <dataset>/shots_<K>/<trainer>/<backbone>/seed<S> folders under {root}", file=sys.stderr)
         return 1
+    runs, variant_runs = split_variant_runs(runs, root)
     found = found_settings(runs)
     if args.backbone and args.backbone not in found:
         print(
@@ -645,30 +1042,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     for backbone in [args.backbone] if args.backbone else list(found) or ["vit_b16"]:
         shots = args.shots if args.shots is not None else default_shots(few_shot.get(backbone, []))
         b2n_shots = args.shots if args.shots is not None else default_shots(base2new.get(backbone, []))
-        few_tables = [table1(runs, shots, backbone), shots_table(runs, backbone)]
+        exist = describe_settings(few_shot) or "none"
+        few_tables = [table1(runs, shots, backbone)]
+        if any(run.finished and run.dataset in NATURAL_DATASETS for run in runs):
+            few_tables.append(table3(runs, shots, backbone))
+        few_tables.append(shots_table(runs, backbone))
+        for table in few_tables:
+            table.empty = f"No finished few-shot runs of this table; few-shot runs exist for: {exist}."
+        tables += few_tables
         entries = base_to_new(runs, b2n_shots, backbone)
         base_new += entries
         b2n_table = base_to_new_table(entries, b2n_shots, backbone)
-        exist = describe_settings(few_shot) or "none"
-        for table in few_tables:
-            table.empty = f"No finished few-shot runs of this table; few-shot runs exist for: {exist}."
         b2n_table.empty = (
             "No finished base-to-novel runs of this table; base-to-novel runs exist for: "
             f"{describe_settings(base2new) or 'none'}."
         )
-        tables += few_tables
         base_new_tables.append(b2n_table)
-    failed = [run for run in runs if not run.finished]
+    shots = args.shots or 16  # the variant grids' (table4, sensitivity)
+    if variant_runs[TABLE4_GRID]:
+        tables.append(table4(variant_runs[TABLE4_GRID], root, shots))
+    sensitivity, shared = sensitivity_cells(variant_runs[SENSITIVITY_GRID], shots)
+    if sensitivity:
+        tables.append(sensitivity_table(sensitivity, shared, shots))
+    every = [*runs, *(run for group in variant_runs.values() for run in group)]
+    failed = [run for run in every if not run.finished]
+    paper = load_paper() if args.paper else {}
+    compared = paper_tables(runs, tables, paper, variant_runs[TABLE4_GRID], root) if args.paper else []
     if args.format == "csv":
-        print(format_csv(tables, base_new, failed), end="")
+        pairs = [(name, pair) for name, table in compared for pair in beside_paper(table, paper[name])[1]]
+        extra = [("paper: ours beside the paper's published values", paper_csv_rows(pairs))] if paper else []
+        print(format_csv(tables, base_new, failed, extra), end="")
         return 0
     if not args.backbone and len(found) > 1:  # the paper's Table 1: each row on its own backbone
-        every_shots = sorted({k for shots in few_shot.values() for k in shots})
+        every_shots = sorted({k for found_shots in few_shot.values() for k in found_shots})
         tables.insert(
             0, table1(runs, args.shots if args.shots is not None else default_shots(every_shots), None)
         )
-    print(format_markdown([*tables, *base_new_tables], failed), end="")
+    sections = [format_markdown([*tables, *base_new_tables], failed)]
+    if paper:
+        sections += [format_beside_markdown(table, paper[name]) for name, table in compared]
+        sections.append(format_cost_markdown(runs, paper["table2"]))
+    print("\n\n".join(section.rstrip("\n") for section in sections) + "\n", end="")
     return 0
+
+
+def paper_tables(
+    runs: Sequence[Run],
+    tables: Sequence[Table],
+    paper: dict[str, PaperBlock],
+    table4_runs: Sequence[Run],
+    root: Path,
+) -> list[tuple[str, Table]]:
+    """(paper table name, our table) for every table the paper's numbers are compared with, at the paper's
+    shots: Table 1 with each row on its own backbone, Table 3 where one was built, Table 4 from the
+    variant folders."""
+    compared = [("table1", table1(runs, paper["table1"].shots, None))]
+    compared += [(table.name, table) for table in tables if table.name == "table3"][:1]
+    compared.append(("table4", table4(table4_runs, root, paper["table4"].shots)))
+    return compared
 
 
 if __name__ == "__main__":

@@ -27,15 +27,8 @@ from typing import Any
 from yacs.config import CfgNode
 
 from trainers.checkpoints import has_checkpoint
-from trainers.run_files import (
-    CONFIG_FILE,
-    METRICS_FILE,
-    RunFolderError,
-    config_hash,
-    differing_keys,
-    read_config,
-    remove_run,
-)
+from trainers.run_files import CONFIG_FILE, METRICS_FILE, config_hash, differing_keys, read_config
+from trainers.run_folder import RunFolderError, remove_run
 
 ABSENT, RESUMABLE, DONE, CONFLICT = "absent", "resumable", "done", "conflict"
 EXIT_TRAIN, EXIT_CONFLICT, EXIT_SKIP = 0, 2, 3

@@ -52,6 +52,7 @@ from tools.sweep_grid import (
     narrow,
     select,
     variant_root,
+    variants_of,
 )
 from trainers.run_files import METRICS_FILE
 
@@ -184,10 +185,13 @@ def show_results(grid: Grid, output: str) -> None:
     from tools import results
     from trainers.backbones import backbone_tag
 
-    backbones = sorted({backbone for method in grid.methods for backbone in grid.backbones_of(method)})
-    for variant, _ in grid.variants:
+    for variant, _ in variants_of(grid):
         root = variant_root(output, variant)
-        if len(backbones) > 1 and grid.mixed_backbones:
+        methods = grid.methods_of(variant)
+        backbones = sorted(
+            {backbone for method in methods for backbone in grid.backbones_of(method, variant)}
+        )
+        if len(backbones) > 1 and (grid.mixed_backbones or variant in dict(grid.variant_backbones)):
             print(f"\n## {root} (each row on its own backbone)\n")
             results.main([root, "--shots", str(max(grid.shots))])
             continue
@@ -217,7 +221,9 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     grid = parser.add_argument_group("the grid (flags narrow a named grid)")
     grid.add_argument("--grid", help=f"a named grid of {GRIDS_FILE.name}: table1, base2new, shots, ...")
     grid.add_argument("--methods", nargs="+", help="trainer names, e.g. BioMedVR CoOp")
-    grid.add_argument("--datasets", nargs="+", help="config names (btmri busi ...) or all")
+    grid.add_argument(
+        "--datasets", nargs="+", help="config names (btmri busi ...), or all, biomedical, natural"
+    )
     grid.add_argument("--shots", nargs="+", type=int)
     grid.add_argument("--seeds", nargs="+", type=int)
     grid.add_argument("--backbones", nargs="+", help="e.g. ViT-B/16 BiomedCLIP")

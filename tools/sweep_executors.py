@@ -26,7 +26,8 @@ from typing import IO, Any
 
 from tools.run_status import CONFLICT, DONE, remove_run, status_of_call
 from tools.sweep_grid import REPO, Job
-from trainers.run_files import METRICS_FILE, RunFolderError, record_for_seed
+from trainers.run_files import METRICS_FILE, record_for_seed
+from trainers.run_folder import RunFolderError
 
 SWEEP_ADVICE = "Use another --output, or --overwrite to delete that run folder and train again."
 LOG_TAIL_LINES = 20

@@ -19,12 +19,18 @@ from pathlib import Path
 
 import yaml
 
+from attributes.files import KINDS, AttributeSetError, attribute_file, available_sets, set_path
+from datasets.catalog import DOMAINS, find_dataset
 from tools.run_status import output_dir_of
+from trainers.config import DEFAULT_ATTRIBUTE_SET
 from trainers.methods import BASE2NEW, BY_NAME, FEW_SHOT, ZERO_SHOT, Method
 
 REPO = Path(__file__).resolve().parent.parent
 GRIDS_FILE = REPO / "configs" / "sweeps" / "grids.yaml"
 PROTOCOLS = (FEW_SHOT, BASE2NEW)
+VARIANT_SCOPE = ("methods", "backbones")  # what a variant entry may name besides config overrides
+ATTRIBUTE_SET_KEY = "TRAINER.BIOMEDVR.ATTRIBUTE_SET"
+ATTRIBUTE_VARIANT = "attributes_"  # + set name: the variant folder of a run on another attribute set
 PLAN_PREFIX = "train.py\0"
 RECORD_PREFIX = "record\0"
 JOB_LOG = "job.log"
@@ -48,15 +54,24 @@ class Grid:
     method_backbones: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (method, backbones) replacing backbones
     overrides: tuple[str, ...] = ()  # KEY VALUE KEY VALUE ...
     variants: tuple[tuple[str, tuple[str, ...]], ...] = (("", ()),)  # (name, KEY VALUE ...)
+    variant_methods: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (variant, methods replacing methods)
+    variant_backbones: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (variant, backbones of every method)
+    attribute_sets: tuple[str, ...] = ()  # sets run as variants attributes_<set>; "present": every set found
 
-    def backbones_of(self, method: str) -> tuple[str, ...]:
-        """The backbones a method runs on: ``method_backbones``'s, else the grid's, else the table's."""
+    def backbones_of(self, method: str, variant: str = "") -> tuple[str, ...]:
+        """A method's backbones: its variant's, ``method_backbones``'s, the grid's, or the table's."""
+        if variant in dict(self.variant_backbones):
+            return dict(self.variant_backbones)[variant]
         return dict(self.method_backbones).get(method, self.backbones or (BY_NAME[method].backbone,))
 
     @property
     def mixed_backbones(self) -> bool:
         """Whether methods run on backbones of their own (Table 1: prompt learning on BiomedCLIP)."""
         return len({self.backbones_of(method) for method in self.methods}) > 1
+
+    def methods_of(self, variant: str) -> tuple[str, ...]:
+        """The methods a variant runs: its own (``methods`` in its entry), else the grid's."""
+        return dict(self.variant_methods).get(variant, self.methods)
 
 
 @dataclass(frozen=True)
@@ -95,10 +110,25 @@ def _strings(value, default: tuple) -> tuple:
     return tuple(value) if isinstance(value, list | tuple) else (value,)
 
 
+def _variant_scope(name: str, variant: str, spec: Mapping | None) -> tuple[tuple[str, ...], dict, dict]:
+    """A variant entry split into its config overrides and its own ``methods`` / ``backbones``."""
+    spec = dict(spec or {})
+    scope = {key: _strings(spec.pop(key), ()) for key in VARIANT_SCOPE if key in spec}
+    lower = [key for key in spec if not str(key)[:1].isupper()]
+    if lower:
+        raise GridError(
+            f"grid {name!r}, variant {variant!r} in {GRIDS_FILE}: unknown keys {lower}; a variant holds "
+            f"config KEY: VALUE pairs and optionally {', '.join(VARIANT_SCOPE)}"
+        )
+    methods = {variant: scope["methods"]} if "methods" in scope else {}
+    backbones = {variant: scope["backbones"]} if "backbones" in scope else {}
+    return _pairs(spec), methods, backbones
+
+
 def grid_from_mapping(name: str, spec: Mapping) -> Grid:
     """A grid from its entry in the grids file, with the keys checked."""
     known = {"protocol", "methods", "datasets", "shots", "seeds", "backbones", "method_backbones"}
-    known |= {"overrides", "variants"}
+    known |= {"overrides", "variants", "attribute_sets"}
     unknown = set(spec) - known
     if unknown:
         raise GridError(
@@ -106,7 +136,12 @@ def grid_from_mapping(name: str, spec: Mapping) -> Grid:
         )
     if not spec.get("methods"):
         raise GridError(f"grid {name!r} in {GRIDS_FILE} names no methods")
-    variants = spec.get("variants")
+    variants, variant_methods, variant_backbones = [], {}, {}
+    for variant, entry in (spec.get("variants") or {}).items():
+        overrides, methods, backbones = _variant_scope(name, str(variant), entry)
+        variants.append((str(variant), overrides))
+        variant_methods |= methods
+        variant_backbones |= backbones
     return Grid(
         methods=_strings(spec["methods"], ()),
         protocol=spec.get("protocol", FEW_SHOT),
@@ -119,7 +154,10 @@ def grid_from_mapping(name: str, spec: Mapping) -> Grid:
             for method, names in (spec.get("method_backbones") or {}).items()
         ),
         overrides=_pairs(spec.get("overrides")),
-        variants=tuple((str(k), _pairs(v)) for k, v in variants.items()) if variants else (("", ()),),
+        variants=tuple(variants) or (("", ()),),
+        variant_methods=tuple(variant_methods.items()),
+        variant_backbones=tuple(variant_backbones.items()),
+        attribute_sets=_strings(spec.get("attribute_sets"), ()),
     )
 
 
@@ -135,20 +173,29 @@ def dataset_names() -> list[str]:
     return sorted(path.stem for path in (REPO / "configs" / "datasets").glob("*.yaml"))
 
 
+def in_domain_of(names: Sequence[str], domain: str) -> list[str]:
+    """The config names among ``names`` whose catalog entry is of ``domain`` (biomedical, natural)."""
+    return [name for name in names if find_dataset(name).domain == domain]
+
+
 def _check(grid: Grid) -> list[str]:
     if grid.protocol not in PROTOCOLS:
         raise GridError(f"protocol {grid.protocol!r}: use one of {PROTOCOLS}")
-    unknown = [m for m in grid.methods if m not in BY_NAME]
+    named = [*grid.methods, *(m for _, methods in grid.variant_methods for m in methods)]
+    unknown = [m for m in dict.fromkeys(named) if m not in BY_NAME]
     unknown += [m for m, _ in grid.method_backbones if m not in BY_NAME]
     if unknown:
         raise GridError(f"unknown methods {unknown}; known: {', '.join(BY_NAME)}")
     names = dataset_names()
     datasets = names if "all" in grid.datasets else list(grid.datasets)
+    datasets = [name for d in datasets for name in (in_domain_of(names, d) if d in DOMAINS else [d])]
     unknown = [d for d in datasets if d not in names]
     if unknown:
-        raise GridError(f"unknown datasets {unknown}; known: {', '.join(names)} (or all)")
+        raise GridError(
+            f"unknown datasets {unknown}; known: {', '.join(names)} (or all, {', '.join(DOMAINS)})"
+        )
     if grid.protocol == BASE2NEW:
-        lacking = [m for m in grid.methods if BASE2NEW not in BY_NAME[m].protocols]
+        lacking = [m for m in dict.fromkeys(named) if BASE2NEW not in BY_NAME[m].protocols]
         if lacking:
             raise GridError(f"methods without base-to-novel (trainers/methods.py): {lacking}")
     if len(grid.overrides) % 2 or any(len(v) % 2 for _, v in grid.variants):
@@ -189,6 +236,30 @@ def variant_root(output: str, variant: str) -> str:
     return os.path.join(output, variant) if variant else output
 
 
+def attribute_set_names(grid: Grid) -> list[str]:
+    """The sets a grid runs as variants: those it names, or with ``present`` every set under
+    ``attributes/`` but the default one (the grid's other variants run that)."""
+    if "present" in grid.attribute_sets:
+        return [name for name in available_sets() if name != DEFAULT_ATTRIBUTE_SET]
+    return list(grid.attribute_sets)
+
+
+def covers(attribute_set: str, dataset: str) -> bool:
+    """Whether an attribute set has the files of every kind for a dataset."""
+    try:
+        for kind in KINDS:
+            attribute_file(set_path(attribute_set), dataset, kind)
+    except AttributeSetError:
+        return False
+    return True
+
+
+def variants_of(grid: Grid) -> list[tuple[str, tuple[str, ...]]]:
+    """(variant folder, KEY VALUE overrides): the grid's variants, then one per attribute set."""
+    sets = [(f"{ATTRIBUTE_VARIANT}{name}", (ATTRIBUTE_SET_KEY, name)) for name in attribute_set_names(grid)]
+    return [*grid.variants, *sets]
+
+
 def _seed_of(step: Sequence[str]) -> int:
     return int(step[list(step).index("--seed") + 1])
 
@@ -198,12 +269,15 @@ def expand(grid: Grid, output: str, data: str) -> list[Job]:
     datasets = _check(grid)
     output, data = os.path.abspath(output), os.path.abspath(data)
     jobs: dict[str, Job] = {}
-    for variant, variant_overrides in grid.variants:
+    for variant, variant_overrides in variants_of(grid):
         root = variant_root(output, variant)
         env = {"OUTPUT": root, "DATA": data, "SEEDS": " ".join(map(str, grid.seeds))}
+        attribute_set = variant_overrides[1] if variant.startswith(ATTRIBUTE_VARIANT) else None
         for dataset in datasets:
-            for method in grid.methods:
-                for backbone in grid.backbones_of(method):
+            if attribute_set is not None and not covers(attribute_set, dataset):
+                continue  # a set made for some datasets only runs on those
+            for method in grid.methods_of(variant):
+                for backbone in grid.backbones_of(method, variant):
                     for shots in grid.shots:
                         command = script_calls(grid, BY_NAME[method], dataset, backbone, shots)
                         steps, records = plan(
@@ -227,11 +301,17 @@ def expand(grid: Grid, output: str, data: str) -> list[Job]:
 def narrow(grid: Grid, **fields) -> Grid:
     """The grid with the given fields replaced (None leaves a field as it is).
 
-    Backbones given here apply to every method (they replace ``method_backbones`` too).
+    Backbones given here apply to every method (they replace ``method_backbones`` and the variants'
+    own too); methods given here also narrow the variants' own.
     """
     changes = {key: tuple(value) for key, value in fields.items() if value is not None}
     if "backbones" in changes:
-        changes["method_backbones"] = ()
+        changes["method_backbones"] = changes["variant_backbones"] = ()
+    if "methods" in changes:
+        changes["variant_methods"] = tuple(
+            (variant, tuple(m for m in methods if m in changes["methods"]))
+            for variant, methods in grid.variant_methods
+        )
     return replace(grid, **changes)
 
 

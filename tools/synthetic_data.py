@@ -1,9 +1,11 @@
-"""Small generated datasets in BiomedCoOp's exact layout, for tests, benchmarks and smoke tests.
+"""Small generated datasets in the published layouts, for tests, benchmarks and smoke tests.
 
 ``python -m tools.synthetic_data --root /tmp/data BTMRI busi`` writes ``/tmp/data/BTMRI/split_BTMRI.json``
 and ``/tmp/data/BUSI/split_BUSI.json`` with an image per split entry, each dataset with its own class
-names and class folders (any catalog spelling: folder or config name). Images are class-dependent (a
-tint and a stripe frequency per label, plus noise), so a model can learn them.
+names and class folders (any catalog spelling: folder or config name). A natural-image dataset gets
+CoOp's layout: ``oxford_pets`` writes ``oxford_pets/split_zhou_OxfordPets.json`` and flat
+``oxford_pets/images/<breed>_<k>.jpg``; Caltech101 and EuroSAT use their raw folder names. Images are
+class-dependent (a tint and a stripe frequency per label, plus noise), so a model can learn them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from datasets.catalog import UnknownDatasetError, find_dataset
+from datasets.catalog import NATURAL, UnknownDatasetError, find_dataset
+from datasets.coop_names import raw_folder
 
 
 def synthetic_image(label: int, index: int, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -31,17 +34,28 @@ def synthetic_image(label: int, index: int, size: tuple[int, int], rng: np.rando
 
 
 def split_entries(
-    classnames: Sequence[str], counts: tuple[int, int, int], suffix: str
+    classnames: Sequence[str], counts: tuple[int, int, int], suffix: str, coop_dataset: str = ""
 ) -> dict[str, list[list]]:
-    """Split entries [[class_folder/image_k.suffix, label, classname]] with ``counts`` per class and split."""
+    """Split entries [[relative path, label, classname]] with ``counts`` per class and split.
+
+    Paths are ``<class folder>/<split>_<k><suffix>``; with ``coop_dataset`` (a natural dataset's config
+    name) the class folder is CoOp's raw one, and flat datasets name the file after the class.
+    """
     split: dict[str, list[list]] = {}
     for key, per_class in zip(("train", "val", "test"), counts, strict=True):
         split[key] = [
-            [f"{name.replace(' ', '_')}/{key}_{k}{suffix}", label, name]
+            [_relative_path(name, f"{key}_{k}{suffix}", coop_dataset), label, name]
             for label, name in enumerate(classnames)
             for k in range(per_class)
         ]
     return split
+
+
+def _relative_path(classname: str, filename: str, coop_dataset: str) -> str:
+    if not coop_dataset:
+        return f"{classname.replace(' ', '_')}/{filename}"
+    folder = raw_folder(coop_dataset, classname)
+    return f"{folder}/{filename}" if folder else f"{classname.replace(' ', '_')}_{filename.replace('_', '')}"
 
 
 def write_images(image_dir: str, split: dict[str, list[list]], size: tuple[int, int], seed: int = 0) -> None:
@@ -64,29 +78,34 @@ def make_dataset(
     classnames: Sequence[str] | None = None,
     counts: tuple[int, int, int] = (8, 4, 6),
     size: tuple[int, int] = (40, 48),
-    suffix: str = ".png",
+    suffix: str = "",
     split: dict[str, list[list]] | None = None,
     seed: int = 0,
 ) -> str:
-    """Create ``<root>/<folder>/split_<folder>.json`` and its images; returns the dataset folder.
+    """Create a dataset's split file and its images in its published layout; returns the dataset folder.
 
-    A catalog dataset (``BUSI`` or ``busi``) gets its folder name and class names; ``classnames``
-    overrides them, and is required for a name outside the catalog. Pass ``split`` (a real split
-    file's content) to reproduce a published layout exactly.
+    A catalog dataset (``BUSI`` or ``busi``) gets its layout and class names; ``classnames`` overrides
+    them, and is required for a name outside the catalog (BiomedCoOp's layout). Pass ``split`` (a real
+    split file's content) to reproduce a published layout exactly. ``suffix`` defaults to ``.jpg`` for
+    natural-image datasets and ``.png`` otherwise.
     """
+    directory, image_dir, split_file, coop_dataset = name, name, f"split_{name}.json", ""
     try:
         entry = find_dataset(name)
     except UnknownDatasetError:
         if classnames is None and split is None:
             raise
     else:
-        name, classnames = entry.folder, classnames or entry.classnames
-    split = split or split_entries(classnames, counts, suffix)
-    dataset_dir = os.path.join(root, name)
+        classnames = classnames or entry.classnames
+        directory, image_dir, split_file = entry.dataset_dir, entry.image_dir, entry.split_file
+        coop_dataset = entry.config_name if entry.domain == NATURAL else ""
+    suffix = suffix or (".jpg" if coop_dataset else ".png")
+    split = split or split_entries(classnames, counts, suffix, coop_dataset)
+    dataset_dir = os.path.join(root, directory)
     os.makedirs(dataset_dir, exist_ok=True)
-    with open(os.path.join(dataset_dir, f"split_{name}.json"), "w") as file:
+    with open(os.path.join(dataset_dir, split_file), "w") as file:
         json.dump(split, file)
-    write_images(os.path.join(dataset_dir, name), split, size, seed)
+    write_images(os.path.join(dataset_dir, image_dir), split, size, seed)
     return dataset_dir
 
 

@@ -7,8 +7,12 @@ from collections.abc import Callable
 from trainers.methods import ALIASES
 
 # Model suffix -> MODEL.BACKBONE.NAME to set (None: keep the configured CLIP backbone, as BiomedCoOp does).
-MODEL_SUFFIXES: dict[str, str | None] = {"BiomedCLIP": "BiomedCLIP", "CLIP": None}
-UNSUPPORTED_MODELS = ("PubMedCLIP", "PMCCLIP")
+MODEL_SUFFIXES: dict[str, str | None] = {
+    "BiomedCLIP": "BiomedCLIP",
+    "CLIP": None,
+    "PubMedCLIP": "PubMedCLIP",
+    "PMCCLIP": "PMC-CLIP",
+}
 
 
 def resolve_trainer_alias(name: str, is_trainer: Callable[[str], bool]) -> tuple[str, str | None]:
@@ -27,9 +31,4 @@ def resolve_trainer_alias(name: str, is_trainer: Callable[[str], bool]) -> tuple
         return name, None
     if model in MODEL_SUFFIXES:
         return method, MODEL_SUFFIXES[model]
-    if model in UNSUPPORTED_MODELS:
-        raise ValueError(
-            f"trainer {name}: {model} is not an open_clip model and is not supported here; use "
-            f"{method}_BiomedCLIP or {method}_CLIP (MODEL.BACKBONE.NAME ViT-B/16, ...)"
-        )
     return name, None

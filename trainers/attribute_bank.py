@@ -11,6 +11,7 @@ import torch
 from attributes.fetch import ensure_fetched
 from attributes.files import load_attributes
 from datasets.splits import Item, fewshot_sample
+from trainers.encoding import class_text_embeddings
 
 # How a class's sentences are chosen: its first NUM_ATTR ("first"), or as the published code draws them.
 ATTRIBUTE_SAMPLINGS = ("first", "reference")
@@ -165,9 +166,6 @@ def prompt_bank(
 
     With k = 1 the class score is tau * z.t, the usual CLIP logit (AR, VP, zero-shot CLIP).
     """
-    rows = []
-    for name in classnames:
-        texts = [template.format(name.replace("_", " ")) for template in templates]
-        rows.append(torch.nn.functional.normalize(encode(texts).mean(dim=0), dim=-1))
-    embeddings = torch.stack(rows).unsqueeze(1)
-    return AttributeBank(embeddings, torch.ones(len(rows), 1, dtype=torch.bool, device=embeddings.device))
+    embeddings = class_text_embeddings(templates, classnames, encode).unsqueeze(1)
+    mask = torch.ones(len(classnames), 1, dtype=torch.bool, device=embeddings.device)
+    return AttributeBank(embeddings, mask)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import zipfile
 from collections.abc import Callable, Sequence
@@ -12,22 +13,62 @@ import open_clip
 import torch
 from torch import nn
 
+# The default weights of PubMedCLIP and PMC-CLIP: the files their authors published (PUBLISHED_WEIGHTS).
+PUBLISHED = "published"
+
+# open_clip's config of PMC-CLIP: a ModifiedResNet-50 (8 attention-pool heads: 2048 / head_width 256) and
+# the BERT model BiomedCoOp loads, its pooled output through a bias-free 768 x 768 projection; context 77
+# and temperature exp(4.4292), as BiomedCoOp's PMC-CLIP trainers; OpenAI's mean/std (open_clip's default).
+PMC_CLIP_CONFIG = Path(__file__).with_name("model_configs") / "PMC-CLIP.json"
+open_clip.add_model_config(PMC_CLIP_CONFIG)
+
 # CoOp spelling -> (open_clip model name, default pretrained tag).
 BACKBONES: dict[str, tuple[str, str | None]] = {
     "ViT-B/16": ("ViT-B-16", "openai"),
     "ViT-B/32": ("ViT-B-32", "openai"),
     "RN50": ("RN50", "openai"),
     "BiomedCLIP": ("hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224", None),
+    "PubMedCLIP": ("ViT-B-32", PUBLISHED),
+    "PMC-CLIP": (PMC_CLIP_CONFIG.stem, PUBLISHED),
 }
 
 # OpenAI's CLIP architectures: run with QuickGELU, as OpenAI's code runs them (and CoOp, BiomedCoOp and the
-# published BioMedVR code with it), unless a pretrained tag of other weights is given.
-OPENAI_ARCHITECTURES = ("ViT-B/16", "ViT-B/32", "RN50")
+# published BioMedVR code with it), unless a pretrained tag of other weights is given. PubMedCLIP is
+# OpenAI's ViT-B/32 fine-tuned, run by BiomedCoOp on OpenAI's code.
+OPENAI_ARCHITECTURES = ("ViT-B/16", "ViT-B/32", "RN50", "PubMedCLIP")
+
+# Backbones whose text tower is a Hugging Face BERT model (open_clip needs the transformers package).
+HF_TEXT_BACKBONES = ("BiomedCLIP", "PMC-CLIP")
 
 # Short names for output folders: ViT-B/16 -> vit_b16.
-BACKBONE_TAGS = {"ViT-B/16": "vit_b16", "ViT-B/32": "vit_b32", "RN50": "rn50", "BiomedCLIP": "biomedclip"}
+BACKBONE_TAGS = {
+    "ViT-B/16": "vit_b16",
+    "ViT-B/32": "vit_b32",
+    "RN50": "rn50",
+    "BiomedCLIP": "biomedclip",
+    "PubMedCLIP": "pubmedclip",
+    "PMC-CLIP": "pmcclip",
+}
 
 NO_WEIGHTS = "none"
+
+
+@dataclass(frozen=True)
+class PublishedWeights:
+    """Weights files on the Hugging Face Hub, where BiomedCoOp's trainers download them from."""
+
+    repo: str
+    repo_type: str
+    files: tuple[str, ...]
+
+
+# PMC-CLIP's three files, as published: the image encoder's and the BERT model's state dicts, and the
+# projection matrix [768, 768] that multiplies the BERT model's pooled output.
+PMC_CLIP_FILES = ("image_encoder(resnet50).pth", "text_encoder.pth", "text_projection_layer.pth")
+PUBLISHED_WEIGHTS = {
+    "PubMedCLIP": PublishedWeights("sarahESL/PubMedCLIP", "model", ("PubMedCLIP_ViT32.pth",)),
+    "PMC-CLIP": PublishedWeights("axiong/pmc_oa", "dataset", PMC_CLIP_FILES),
+}
 
 
 class BackboneError(ValueError):
@@ -143,12 +184,87 @@ def resolve_backbone(name: str, pretrained: str = "") -> tuple[str, str | None]:
     if pretrained.lower() == NO_WEIGHTS:
         return model_name, None
     if pretrained:
-        if ("/" in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))) and (
+        if os.path.isdir(pretrained):
+            check_pmc_clip_folder(pretrained)
+        elif ("/" in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))) and (
             not os.path.isfile(pretrained)
         ):
             raise BackboneError(f"MODEL.BACKBONE.PRETRAINED: weights file {pretrained} does not exist")
         return model_name, pretrained
     return model_name, default
+
+
+def check_pmc_clip_folder(folder: str) -> None:
+    """A weights folder must hold PMC-CLIP's three files under their published names."""
+    missing = [name for name in PMC_CLIP_FILES if not os.path.isfile(os.path.join(folder, name))]
+    if missing:
+        raise BackboneError(
+            f"MODEL.BACKBONE.PRETRAINED: folder {folder} lacks {', '.join(missing)}; a weights folder holds "
+            f"PMC-CLIP's published files ({', '.join(PMC_CLIP_FILES)}), else give a weights file"
+        )
+
+
+def download_published(name: str) -> str:
+    """The published weights of ``name`` in the Hugging Face cache (downloaded once, with progress).
+
+    One file: its path. Several (PMC-CLIP): the folder that holds them.
+    """
+    from huggingface_hub import hf_hub_download
+
+    published = PUBLISHED_WEIGHTS[name]
+    paths = [hf_hub_download(published.repo, file, repo_type=published.repo_type) for file in published.files]
+    return paths[0] if len(paths) == 1 else os.path.dirname(paths[0])
+
+
+def pmc_clip_state_dict(
+    image: dict[str, torch.Tensor], text: dict[str, torch.Tensor], projection: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """PMC-CLIP's three published parts under open_clip's keys (CustomTextCLIP with an HFTextEncoder).
+
+    text @ projection is a bias-free linear layer whose weight is the projection transposed.
+    """
+    return {
+        **{f"visual.{key}": value for key, value in image.items()},
+        **{f"text.transformer.{key}": value for key, value in text.items()},
+        "text.proj.weight": projection.detach().t(),
+    }
+
+
+def load_pmc_clip_weights(model: nn.Module, folder: str) -> None:
+    """Load PMC-CLIP's three files into ``model``; the temperature stays the config's (the files lack it).
+
+    Buffers the model rebuilds itself (BERT's position ids, which older transformers saved) are dropped.
+    """
+    image, text, projection = (
+        torch.load(os.path.join(folder, file), map_location="cpu", weights_only=True)
+        for file in PMC_CLIP_FILES
+    )
+    state = pmc_clip_state_dict(image, text, projection)
+    state["logit_scale"] = model.logit_scale.detach()
+    for key in {name for name, _ in model.named_buffers()} - set(model.state_dict()):
+        state.pop(key, None)
+    model.load_state_dict(state)
+
+
+def bert_source(model_name: str, weights: str | None) -> str | None:
+    """Where the BERT text tower's config and tokenizer come from: a weights folder holding them
+    (``config.json``, ``vocab.txt``: fully offline), else the model config's Hugging Face name.
+    None for a model without a Hugging Face text tower, or one that brings its own (hf-hub:, local-dir:)."""
+    if weights and os.path.isfile(os.path.join(weights, "config.json")):
+        return weights
+    if model_name.startswith(("hf-hub:", "local-dir:")):
+        return None
+    config = open_clip.get_model_config(model_name) or {}
+    return config.get("text_cfg", {}).get("hf_model_name")
+
+
+def require_transformers(name: str) -> None:
+    """Fail fast when a backbone with a BERT text tower is asked for without the transformers package."""
+    if importlib.util.find_spec("transformers") is None:
+        raise BackboneError(
+            f"backbone {name} has a Hugging Face BERT text tower, which needs the transformers package: "
+            "pip install transformers"
+        )
 
 
 def is_torchscript_archive(path: str) -> bool:
@@ -204,13 +320,23 @@ def fetch_weights(name: str, pretrained: str = "") -> None:
     cannot happen ends the run at once, in one message.
     """
     model_name, weights = resolve_backbone(name, pretrained)
+    if name in HF_TEXT_BACKBONES:
+        require_transformers(name)
     try:
+        if weights == PUBLISHED:
+            weights = download_published(name)
+        source = bert_source(model_name, weights)
+        if source:
+            from transformers import AutoConfig, AutoTokenizer
+
+            AutoConfig.from_pretrained(source)
+            AutoTokenizer.from_pretrained(source)
         if model_name.startswith("hf-hub:"):
             open_clip.pretrained.download_pretrained_from_hf(
                 model_name.removeprefix("hf-hub:"), filename="open_clip_config.json"
             )
             return
-        if weights is None or os.path.isfile(weights):
+        if weights is None or os.path.exists(weights):
             return
         config = open_clip.get_pretrained_cfg(model_name, weights)
         if not config:
@@ -230,24 +356,46 @@ def load_backbone(name: str, pretrained: str = "", device: str | torch.device = 
     """Build a frozen fp32 open_clip model (eval mode, no gradients) with its own preprocessing.
 
     Weights are a pretrained tag, a local file (a state dict, a checkpoint holding one under
-    ``state_dict``, safetensors, or OpenAI's TorchScript archive) or none; ``uses_quick_gelu`` chooses
-    the activation. Random weights (``pretrained`` "none", or a model config without weights) are drawn
-    from a fixed seed, so that a training run and a later ``--eval-only`` run see the same encoder.
+    ``state_dict``, safetensors, or OpenAI's TorchScript archive), a folder holding PMC-CLIP's three
+    published files, a backbone's published files (downloaded once) or none; ``uses_quick_gelu``
+    chooses the activation. Random weights (``pretrained`` "none", or a model config without weights)
+    are drawn from a fixed seed, so that a training run and a later ``--eval-only`` run see the same
+    encoder. A model config's BERT text tower is built from its config alone (never its pretrained
+    weights): its weights come with the backbone's.
     """
     model_name, weights = resolve_backbone(name, pretrained)
-    torchscript = weights is not None and os.path.isfile(weights) and is_torchscript_archive(weights)
+    if name in HF_TEXT_BACKBONES:
+        require_transformers(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         try:
+            if weights == PUBLISHED:
+                weights = download_published(name)
+            folder = weights is not None and os.path.isdir(weights)
+            torchscript = weights is not None and os.path.isfile(weights) and is_torchscript_archive(weights)
+            text_source = bert_source(model_name, weights)
+            text_cfg = {}
+            if text_source:
+                text_cfg = {"text_cfg": open_clip.get_model_config(model_name)["text_cfg"]}
+                text_cfg["text_cfg"].update(hf_model_name=text_source, hf_model_pretrained=False)
             model = open_clip.create_model(
                 model_name,
-                pretrained=None if torchscript else weights,
+                pretrained=None if torchscript or folder else weights,
                 precision="fp32",
                 device=device,
                 force_quick_gelu=uses_quick_gelu(name, model_name, weights),
+                pretrained_text=False,
+                **text_cfg,
             )
             if torchscript:
                 load_torchscript_weights(model, weights)
+            if folder:
+                load_pmc_clip_weights(model, weights)
+            tokenizer = (
+                open_clip.tokenizer.HFTokenizer(text_source, text_cfg["text_cfg"]["context_length"])
+                if text_source
+                else open_clip.get_tokenizer(model_name)
+            )
         except Exception as error:
             raise _weights_error(name, error) from error
     model.eval()
@@ -258,7 +406,7 @@ def load_backbone(name: str, pretrained: str = "", device: str | torch.device = 
     return Backbone(
         name=name,
         model=model,
-        tokenizer=open_clip.get_tokenizer(model_name),
+        tokenizer=tokenizer,
         mean=tuple(preprocess["mean"]),
         std=tuple(preprocess["std"]),
         image_size=int(image_size),

@@ -12,6 +12,7 @@ from yacs.config import CfgNode as CN
 
 # TRAINER.BIOMEDVR.INPUT_SIZE's default, also assumed for checkpoints that do not record theirs.
 DEFAULT_INPUT_SIZE = 192
+DEFAULT_ATTRIBUTE_SET = "curated"  # our own set (attributes/curated); TRAINER.BIOMEDVR.ATTRIBUTE_SET
 
 # PREC, one per trainer family's node (TRAINER.BIOMEDVR.PREC, TRAINER.COOP.PREC, ...): encoder
 # autocast on CUDA, "fp32", "bf16" or "fp16" (with a grad scaler; "amp", BiomedCoOp's name, is the
@@ -36,8 +37,9 @@ def extend_cfg(cfg: CN) -> None:
     # Random-resized-crop and flip of training images; False centre-crops them (for debugging).
     common.AUGMENT = True
     # Class-name prompt templates (AR, VP, zero-shot CLIP; KgCoOp's and ProGrad's hand-crafted
-    # class embeddings); several are averaged.
-    common.TEMPLATES = ["a photo of a {}."]
+    # class embeddings); several are averaged. Empty: the dataset's template in datasets/catalog.py
+    # ("a photo of a {}." for the biomedical sets, CoOp's per-dataset one for the natural-image sets).
+    common.TEMPLATES = []
     # Save L2-normalized test embeddings to embeddings.npz (for t-SNE figures).
     common.SAVE_EMBEDDINGS = False
     # When the cosine schedule steps: once per "epoch" (Dassl's way) or after every "batch" (the
@@ -58,7 +60,7 @@ def extend_cfg(cfg: CN) -> None:
     # Side of the image inside the frame; the backbone's size minus twice the frame width (224 - 2*16).
     vr.INPUT_SIZE = DEFAULT_INPUT_SIZE
     # Attribute set: a folder name under attributes/ or a path to a folder of <dataset>_<kind>.json.
-    vr.ATTRIBUTE_SET = "curated"
+    vr.ATTRIBUTE_SET = DEFAULT_ATTRIBUTE_SET
     # Sentences used per class and kind.
     vr.NUM_ATTR = 20
     # How they are chosen: "first" (the first NUM_ATTR of the file, deterministic) or "reference" (the
@@ -80,6 +82,10 @@ def extend_cfg(cfg: CN) -> None:
     vr.CS_MARGIN = 0.5
     # "paper": Eq. 15 as written; "reference": as the published code computes it.
     vr.CS_FORM = "paper"
+    # A dataset whose attribute set has no confusion-aware file: "error" stops with the file to write;
+    # "zero" runs without the negative pathway (s- = 0), as the published code does on six of the seven
+    # natural-image datasets (PRESET=reference_code).
+    vr.MISSING_CONFUSE = "error"
     # lambda of zero-shot BioMedVR: s+ - lambda * s-.
     vr.ZS_LAMBDA = 0.5
     # Encoder precision of the VR trainers (DEFAULT_PREC above).
@@ -118,6 +124,10 @@ def extend_cfg(cfg: CN) -> None:
     prograd.NAME = ""
     prograd.GM = False
     prograd.ALPHA = 0.0
+
+    zs = cfg.TRAINER.ZEROSHOTCLIP = CN()
+    # Encoder precision of ZeroshotCLIP (DEFAULT_PREC above).
+    zs.PREC = DEFAULT_PREC
 
     # ----- Feature-based baselines (trainers/feature_baselines.py); defaults from BiomedCoOp's configs.
     adapter = cfg.TRAINER.CLIP_ADAPTER = CN()

@@ -26,12 +26,14 @@ from yacs.config import CfgNode
 
 from datasets.atomic import write_json
 from trainers.adapters import AdapterHead
-from trainers.attribute_bank import prompt_bank
 from trainers.cache_model import CacheHead, SearchResult, search_alpha_beta, search_values
+from trainers.checkpoints import BEST, MODULE_NAME
 from trainers.fast_data import FastEvalLoader, decode_all, decode_eval_image, pil_transforms
 from trainers.features import FeatureClassifier, encode_loader
-from trainers.frozen_clip import MODULE_NAME, FrozenCLIPTrainer, RGBDatasetWrapper
+from trainers.frozen_clip import FrozenCLIPTrainer
 from trainers.linear_probe import LinearHead, LPPlusPlusHead, fit_linear_probe, fit_lp_plus_plus
+from trainers.loaders import RGBDatasetWrapper
+from trainers.run_files import FIT_FILE
 
 
 class FeatureTrainer(FrozenCLIPTrainer):
@@ -42,7 +44,9 @@ class FeatureTrainer(FrozenCLIPTrainer):
     def build_head(self) -> nn.Module:
         raise NotImplementedError
 
-    def _check_checkpoint(self, checkpoint: dict, path: str, module: nn.Module) -> None:
+    def _check_checkpoint(
+        self, checkpoint: dict, path: str, module: nn.Module, resuming: bool = False
+    ) -> None:
         trained_on = checkpoint.get("classnames")
         if not self.class_agnostic and trained_on is not None and list(trained_on) != self.classnames:
             raise ValueError(
@@ -51,7 +55,7 @@ class FeatureTrainer(FrozenCLIPTrainer):
                 f"({', '.join(self.classnames)}). Of the feature-based baselines only CLIP_Adapter scores "
                 "new classes (base-to-novel)."
             )
-        super()._check_checkpoint(checkpoint, path, module)
+        super()._check_checkpoint(checkpoint, path, module, resuming)
 
     def build_model(self) -> None:
         self._features: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -60,11 +64,6 @@ class FeatureTrainer(FrozenCLIPTrainer):
     def build_classifier(self) -> tuple[nn.Module, nn.Module]:
         head = self.build_head()
         return FeatureClassifier(self.backbone, head, self.autocast_dtype), head
-
-    def class_text(self) -> torch.Tensor:
-        """L2-normalized class-name prompt embeddings [C, D] (TRAINER.COMMON.TEMPLATES, averaged)."""
-        templates = list(self.cfg.TRAINER.COMMON.TEMPLATES)
-        return prompt_bank(templates, self.classnames, self.backbone.encode_text).embeddings[:, 0]
 
     def train_items(self) -> list:
         return list(self.dm.dataset.train_x)
@@ -123,7 +122,7 @@ class FittedFeatureTrainer(FeatureTrainer):
     def train(self) -> None:
         chosen = self.fit()
         print(f"Fitted {type(self).__name__}: {chosen}")
-        write_json(os.path.join(self.output_dir, "fit.json"), {"trainer": type(self).__name__, **chosen})
+        write_json(os.path.join(self.output_dir, FIT_FILE), {"trainer": type(self).__name__, **chosen})
         self.save_model(0, self.output_dir)
         self.loaded_epoch = 1  # what is tested is what model.pth.tar-1 holds
         self.test()
@@ -145,8 +144,11 @@ def check_tip_cfg(tip: CfgNode) -> None:
             raise ValueError(f"TRAINER.TIP_ADAPTER.SEARCH_SCALE/SEARCH_STEP of {name}: {error}") from None
 
 
-class CacheTrainer(FeatureTrainer):
-    """Tip-Adapter's cache: keys from the plain training features, values their one-hot labels."""
+class TipCache:
+    """Tip-Adapter's cache: keys from the plain training features, values their one-hot labels.
+
+    Mixed into a feature trainer (fitted for TipAdapter, trained for TipAdapter_F), ahead of it.
+    """
 
     cfg_node = "TIP_ADAPTER"
     trainable_keys = False
@@ -209,7 +211,7 @@ def search_summary(result: SearchResult | None, head: CacheHead) -> dict:
 
 
 @TRAINER_REGISTRY.register()
-class TipAdapter(CacheTrainer, FittedFeatureTrainer):
+class TipAdapter(TipCache, FittedFeatureTrainer):
     """Training-free Tip-Adapter (Zhang et al. 2022): cache of the training features, alpha/beta on val."""
 
     def fit(self) -> dict:
@@ -218,7 +220,7 @@ class TipAdapter(CacheTrainer, FittedFeatureTrainer):
 
 
 @TRAINER_REGISTRY.register()
-class TipAdapter_F(CacheTrainer):
+class TipAdapter_F(TipCache, FeatureTrainer):
     """Tip-Adapter-F: the cache keys train (AdamW, cross-entropy); alpha and beta are searched after."""
 
     trainable_keys = True
@@ -236,14 +238,14 @@ class TipAdapter_F(CacheTrainer):
             result = self.search()
             self._searched = True
             epoch = self.tested_epoch() - 1
-            best = "model-best.pth.tar" if self.cfg.TEST.FINAL_MODEL == "best_val" else ""
+            best = BEST if self.cfg.TEST.FINAL_MODEL == "best_val" else ""
             self.save_model(epoch, self.output_dir, model_name=best)
             summary = {
                 "trainer": type(self).__name__,
                 "epoch": epoch + 1,
                 **search_summary(result, self.trainable),
             }
-            write_json(os.path.join(self.output_dir, "fit.json"), summary)
+            write_json(os.path.join(self.output_dir, FIT_FILE), summary)
         return super().test(split)
 
 

@@ -14,8 +14,7 @@ from torch import nn
 from tqdm import tqdm
 
 from trainers.backbones import Backbone
-from trainers.mope import Scores, encode_prompted
-from trainers.reprogram import NoPrompt
+from trainers.encoding import FrozenImageEncoder, Scores
 
 
 @torch.no_grad()
@@ -46,21 +45,13 @@ class FeatureClassifier(nn.Module):
         self, backbone: Backbone, head: nn.Module, autocast_dtype: torch.dtype | None = None
     ) -> None:
         super().__init__()
-        self.normalize = NoPrompt(backbone.mean, backbone.std)
-        self.backbone = backbone
+        self.encoder = FrozenImageEncoder(backbone, autocast_dtype)
         self.head = head
-        self.autocast_dtype = autocast_dtype
-
-    def train(self, mode: bool = True) -> FeatureClassifier:
-        """Only the head changes mode: the encoder stays in eval mode (frozen)."""
-        self.training = mode
-        self.head.train(mode)
-        return self
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalized image features [B, D] of [0, 1] images."""
-        return encode_prompted(self.backbone, self.normalize, images, None, self.autocast_dtype)[0]
+        return self.encoder(images)
 
     def forward(self, images: torch.Tensor) -> Scores:
         z = self.encode(images)

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from trainers.metrics import accuracy
+
 
 def search_c(val_accuracy: Callable[[float], float], grid: Sequence[float], steps: int) -> float:
     """C with the best validation accuracy: the best of ``grid``, then ``steps`` interval halvings.
@@ -74,11 +76,6 @@ def logistic_regression(
     return LinearWeights(weight.float(), bias.float())
 
 
-def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 accuracy in percent."""
-    return float((logits.argmax(dim=-1) == labels).float().mean()) * 100
-
-
 def fit_linear_probe(
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor],
@@ -97,7 +94,7 @@ def fit_linear_probe(
         if c not in fitted:
             fitted[c] = logistic_regression(x, y, num_classes, c, max_iter)
         weights = fitted[c]
-        return accuracy_of(x_val.cpu() @ weights.weight.t() + weights.bias, y_val.cpu())
+        return accuracy(x_val.cpu() @ weights.weight.t() + weights.bias, y_val.cpu())
 
     c = search_c(val_accuracy, grid, steps)
     return fitted[c], c
@@ -206,9 +203,9 @@ def fit_lp_plus_plus(
             continue
         head.eval()
         with torch.no_grad():
-            accuracy = accuracy_of(head(val[0]), val[1])
-        if best.val_accuracy is None or accuracy >= best.val_accuracy:
-            best = LPPlusPlusResult(epoch, accuracy)
+            val_accuracy = accuracy(head(val[0]), val[1])
+        if best.val_accuracy is None or val_accuracy >= best.val_accuracy:
+            best = LPPlusPlusResult(epoch, val_accuracy)
             best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
     if best_state is not None:
         head.load_state_dict(best_state)

@@ -36,12 +36,20 @@ class Method:
     backbone: str = CLIP  # the backbone the paper's tables run it on
     zero_shot: str | None = None  # its zero-shot counterpart (methods that train)
     aliases: tuple[str, ...] = ()  # BiomedCoOp's names for it
+    # BiomedCoOp's paths of its scripts where they differ from ours (under scripts/), each with ours
+    biomedcoop_scripts: tuple[tuple[str, str], ...] = ()
 
     @property
     def scripts(self) -> tuple[str, ...]:
         """The scripts of its folder: few_shot.sh and eval_fewshot.sh, base2new.sh, zero_shot.sh."""
         names = {FEW_SHOT: ("few_shot", "eval_fewshot"), BASE2NEW: ("base2new",), ZERO_SHOT: ("zero_shot",)}
         return tuple(f"{script}.sh" for protocol in self.protocols for script in names[protocol])
+
+    @property
+    def script_files(self) -> dict[str, str]:
+        """Every script file of the method under scripts/ (its folder's, then BiomedCoOp's paths) -> the
+        script of ours it is."""
+        return {f"{self.script}/{script}": script for script in self.scripts} | dict(self.biomedcoop_scripts)
 
     def config_file(self, protocol: str, preset: str = "") -> Path:
         """configs/trainers/<name>/<preset or the protocol's file>.yaml."""
@@ -53,8 +61,11 @@ def _vr(name: str, zero_shot: str, script: str) -> Method:
     return Method(name, "vr", "trainers.vr", "BIOMEDVR", script, protocols, GROUPS[3], zero_shot=zero_shot)
 
 
-def _zero_shot(name: str, script: str) -> Method:
-    return Method(name, "vr", "trainers.vr", "BIOMEDVR", script, (ZERO_SHOT,), GROUPS[0])
+def _zero_shot(name: str, script: str, biomedcoop_scripts: tuple[tuple[str, str], ...] = ()) -> Method:
+    module, protocols = "trainers.vr", (ZERO_SHOT,)
+    return Method(
+        name, "vr", module, "BIOMEDVR", script, protocols, GROUPS[0], biomedcoop_scripts=biomedcoop_scripts
+    )
 
 
 def _prompt(name: str, node: str, script: str) -> Method:
@@ -63,20 +74,41 @@ def _prompt(name: str, node: str, script: str) -> Method:
 
 
 def _feature(
-    name: str, node: str, script: str, protocols=(FEW_SHOT,), aliases: tuple[str, ...] = ()
+    name: str,
+    node: str,
+    script: str,
+    protocols=(FEW_SHOT,),
+    aliases: tuple[str, ...] = (),
+    biomedcoop_scripts: tuple[tuple[str, str], ...] = (),
 ) -> Method:
     module = "trainers.feature_baselines"
     return Method(
-        name, "feature", module, node, script, protocols, GROUPS[1], BIOMEDCLIP, "ZeroshotCLIP", aliases
-    )
+        name, "feature", module, node, script, protocols, GROUPS[1], BIOMEDCLIP, "ZeroshotCLIP", aliases,
+        biomedcoop_scripts,
+    )  # fmt: skip
 
 
 METHODS: tuple[Method, ...] = (
-    _zero_shot("ZeroshotCLIP", "zeroshot"),
+    Method(
+        "ZeroshotCLIP",
+        "feature",
+        "trainers.zeroshot_clip",
+        "ZEROSHOTCLIP",
+        "zeroshot",
+        (ZERO_SHOT,),
+        GROUPS[0],
+        biomedcoop_scripts=(("zeroshot/zeroshot.sh", "zero_shot.sh"),),
+    ),
     _zero_shot("AttrVR_ZS", "attrvr_zs"),
     _zero_shot("BioMedVR_ZS", "biomedvr_zs"),
     _feature("LinearProbe", "LP", "linear_probe"),
-    _feature("LPPlusPlus", "LPPP", "lp_plus_plus", aliases=("LinearProbe_P2", "LP++")),
+    _feature(
+        "LPPlusPlus",
+        "LPPP",
+        "lp_plus_plus",
+        aliases=("LinearProbe_P2", "LP++"),
+        biomedcoop_scripts=(("linear_probe2/few_shot.sh", "few_shot.sh"),),
+    ),
     _feature("CLIP_Adapter", "CLIP_ADAPTER", "clip_adapter", (FEW_SHOT, BASE2NEW), ("ClipAdapter",)),
     _feature("TipAdapter", "TIP_ADAPTER", "tip_adapter"),
     # BiomedCoOp's TIPAdapter config fine-tunes the cache: Tip-Adapter-F.
@@ -129,7 +161,8 @@ METHOD={name}
 
 
 def script_text(row: Method, script: str) -> str:
-    """The text of scripts/<row.script>/<script>: it names the method and calls common.sh."""
+    """The text of a script of ``row`` (``script`` one of ``row.scripts``): it names the method and calls
+    common.sh."""
     function = script.removesuffix(".sh")
     zero_shot = ""
     if row.zero_shot:  # where SHOTS 0 is sent
@@ -141,8 +174,8 @@ def write_scripts(root: Path = REPO) -> list[Path]:
     """Write every method's scripts from the table; the paths written."""
     written = []
     for row in METHODS:
-        for script in row.scripts:
-            path = root / "scripts" / row.script / script
+        for relative, script in row.script_files.items():
+            path = root / "scripts" / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(script_text(row, script))
             path.chmod(0o755)

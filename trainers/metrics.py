@@ -70,3 +70,15 @@ def classification_report(logits: torch.Tensor, labels: torch.Tensor) -> dict:
         "ece": expected_calibration_error(logits, labels),
         "reliability": {"bins": ECE_BINS, **table.__dict__},
     }
+
+
+def print_report(report: dict) -> None:
+    """Dassl's result lines, which CoOp-style parsers read from log.txt, plus macro-F1 and ECE."""
+    correct = round(report["accuracy"] * report["num_samples"] / 100)
+    print("=> result")
+    print(f"* total: {report['num_samples']:,}")
+    print(f"* correct: {correct:,}")
+    print(f"* accuracy: {report['accuracy']:.1f}%")
+    print(f"* error: {report['error']:.1f}%")
+    print(f"* macro_f1: {report['macro_f1']:.1f}%")
+    print(f"* ece: {report['ece']:.2f}%")

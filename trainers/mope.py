@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from trainers.attribute_bank import AttributeBank, class_scores
 from trainers.backbones import Backbone
-from trainers.reprogram import InputPrompt
+from trainers.encoding import InputPrompt, Scores, encode_prompted
 
 
 def positive_scores(group_scores: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -28,47 +25,6 @@ def gate_weights(gate_logits: torch.Tensor) -> torch.Tensor:
 def fuse(positive: torch.Tensor, negative: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     """Eq. 12: s = g+ s+ + g- s-."""
     return gate[0] * positive + gate[1] * negative
-
-
-def autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
-    """Mixed precision for the frozen encoder on CUDA; nothing elsewhere or with ``dtype`` None."""
-    if dtype is None or device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=dtype)
-
-
-def encode_prompted(
-    backbone: Backbone,
-    prompt: InputPrompt,
-    images: torch.Tensor,
-    experts: int | None,
-    dtype: torch.dtype | None,
-) -> torch.Tensor:
-    """Every expert's view of the images through the frozen encoder in one call: [E, B, D], L2-normalized.
-
-    The views are never built: the canvas and the patterns meet after the encoder's first (linear)
-    convolution, which each goes through once.
-    """
-    canvas, patterns = prompt.parts(images, experts)
-    with autocast(dtype, images.device):
-        z = backbone.encode_image_plus_patterns(canvas, patterns)
-    return F.normalize(z.float(), dim=-1).view(-1, images.shape[0], z.shape[-1])
-
-
-@dataclass
-class Scores:
-    """Class scores of a batch: positive s+, negative s- (None without a negative pathway), fused s.
-
-    ``embedding`` is the L2-normalized embedding of the positive (first) view, for t-SNE figures;
-    ``text`` the L2-normalized class embeddings of prompt learning, [C, D] or per image [B, C, D].
-    """
-
-    positive: torch.Tensor
-    negative: torch.Tensor | None
-    fused: torch.Tensor
-    gate: torch.Tensor | None
-    embedding: torch.Tensor | None = None
-    text: torch.Tensor | None = None
 
 
 class PromptExperts(nn.Module):
@@ -114,12 +70,6 @@ class MixtureOfPromptExperts(nn.Module):
         self.negative_weight = negative_weight
         self.autocast_dtype = autocast_dtype
         self.tau = backbone.logit_scale
-
-    def train(self, mode: bool = True) -> MixtureOfPromptExperts:
-        """Only the prompts change mode: the encoder stays in eval mode (frozen)."""
-        self.training = mode
-        self.experts.train(mode)
-        return self
 
     def forward(self, images: torch.Tensor) -> Scores:
         prompt = self.experts.prompt

@@ -24,9 +24,8 @@ from torch.nn import functional as F
 from yacs.config import CfgNode
 
 from attributes.prompt_table import load_prompt_ensembles
-from trainers.attribute_bank import prompt_bank
+from trainers.encoding import Scores
 from trainers.frozen_clip import FrozenCLIPTrainer
-from trainers.mope import Scores
 from trainers.prompt_losses import (
     distillation_kl,
     keep_prompts,
@@ -69,8 +68,7 @@ class PromptLearningTrainer(FrozenCLIPTrainer):
     @cached_property
     def zero_shot_text(self) -> torch.Tensor:
         """Hand-crafted class embeddings [C, D] from TRAINER.COMMON.TEMPLATES (averaged when several)."""
-        templates = list(self.cfg.TRAINER.COMMON.TEMPLATES)
-        return prompt_bank(templates, self.classnames, self.backbone.encode_text).embeddings[:, 0]
+        return self.class_text()
 
     def zero_shot_logits(self, scores: Scores, text: torch.Tensor) -> torch.Tensor:
         """The frozen model's logits tau z . t against fixed class embeddings ``text`` [C, D]."""

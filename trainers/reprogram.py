@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from trainers.encoding import InputPrompt, Normalize
+
 
 def frame_padding(image_size: int, inner_size: int) -> tuple[int, int]:
     """Left/top and right/bottom widths of the frame that centres an inner image."""
@@ -32,42 +34,6 @@ def border_mask(image_size: int, width: int) -> torch.Tensor:
     mask = torch.ones(1, image_size, image_size)
     mask[:, width : image_size - width, width : image_size - width] = 0
     return mask
-
-
-class Normalize(nn.Module):
-    """The backbone's mean/std normalization, (x - mean) / std, as one fused multiply-add."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        super().__init__()
-        mean_, std_ = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
-        self.register_buffer("scale", 1.0 / std_, persistent=False)
-        self.register_buffer("shift", -mean_ / std_, persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.shift, x, self.scale)
-
-
-class InputPrompt(nn.Module):
-    """A prompt in input space: the view of expert e is canvas + pattern_e.
-
-    The canvas is the normalized (and, for a frame, padded) image batch [B, 3, S, S]; the patterns
-    [E, 3, S, S] do not depend on the image (None: the canvas alone, as one view). Keeping the two
-    apart lets the encoder embed the patterns once (``Backbone.encode_image_plus_patterns``).
-    Input: images [B, 3, s, s] in [0, 1]. Output of ``forward``: the views [E, B, 3, S, S].
-    """
-
-    num_experts = 1
-
-    def parts(
-        self, images: torch.Tensor, num_experts: int | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        raise NotImplementedError
-
-    def forward(self, images: torch.Tensor, num_experts: int | None = None) -> torch.Tensor:
-        canvas, patterns = self.parts(images, num_experts)
-        if patterns is None:
-            return canvas.unsqueeze(0)
-        return canvas.unsqueeze(0) + patterns.unsqueeze(1)
 
 
 class PaddingPrompt(InputPrompt):
@@ -129,14 +95,3 @@ class BorderPrompt(InputPrompt):
         self, images: torch.Tensor, num_experts: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.normalize(images), self.delta * self.mask
-
-
-class NoPrompt(InputPrompt):
-    """Zero-shot (and CoOp's image side): the normalized image alone, as a single view."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        super().__init__()
-        self.normalize = Normalize(mean, std)
-
-    def parts(self, images: torch.Tensor, num_experts: int | None = None) -> tuple[torch.Tensor, None]:
-        return self.normalize(images), None

@@ -1,32 +1,30 @@
-"""What a run leaves in its output folder besides Dassl's log: config.yaml, metrics.json, history.jsonl."""
+"""What a run leaves in its output folder besides Dassl's log and checkpoints: config.yaml, metrics.json,
+history.jsonl, embeddings.npz and (fitted baselines) fit.json. Other code names these files through the
+constants below."""
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import math
 import os
-import shutil
+from collections import Counter
 from typing import Any
 
+import numpy as np
 from yacs.config import CfgNode
 
 from datasets.atomic import atomic_write, write_json
-from trainers.checkpoints import MODULE_NAME, has_checkpoint
-from trainers.run_lock import LOCK_FILE
+from trainers.methods import BY_NAME, ZERO_SHOT
 
 # Keys that differ between runs of one experiment and are left out of its config hash.
 RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT", "DATALOADER.NUM_WORKERS")
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.jsonl"
+EMBEDDINGS_FILE = "embeddings.npz"
+FIT_FILE = "fit.json"
 CHOSEN_ATTRIBUTES_FILE = "attributes_used.json"
-# What runs write into their folder (Dassl's logs, our records, checkpoints, caches, the sweep's job
-# log, temporary files of atomic writes): an overwrite deletes these and nothing else.
-RUN_WRITES = (
-    "log.txt*", CONFIG_FILE, METRICS_FILE, "history.jsonl", "embeddings.npz", "fit.json", "job.log",
-    CHOSEN_ATTRIBUTES_FILE, LOCK_FILE, MODULE_NAME, "tensorboard", "image_cache", ".*.tmp",
-)  # fmt: skip
 ALL_IMAGES = "all"  # metrics.json's "shots" of a run trained on every training image (NUM_SHOTS <= 0)
 
 
@@ -71,63 +69,6 @@ def differing_keys(old: CfgNode, new: CfgNode) -> list[tuple[str, Any, Any]]:
         for key in sorted(set(before) | set(after))
         if key not in before or key not in after or before[key] != after[key]
     ]
-
-
-class RunFolderError(ValueError):
-    """A call that would overwrite a finished run or resume a run trained with other settings."""
-
-
-def check_evaluation_folder(output_dir: str, model_dir: str) -> None:
-    """``--eval-only`` writes metrics.json and config.yaml: never into a training run's folder."""
-    same = bool(model_dir) and os.path.abspath(output_dir) == os.path.abspath(model_dir)
-    if same or has_checkpoint(output_dir):
-        raise RunFolderError(
-            f"--output-dir {output_dir} holds a training run; --eval-only would replace its metrics.json "
-            "and config.yaml with this evaluation's. Give --eval-only another --output-dir (the model "
-            "stays in --model-dir)."
-        )
-
-
-def check_resume(run_dir: str, cfg: CfgNode) -> None:
-    """A run is resumed only with the settings it was trained with (its config.yaml), else refused
-    naming the keys that differ; a folder without a checkpoint or a config.yaml is not checked."""
-    if not has_checkpoint(run_dir):
-        return
-    try:
-        recorded = read_config(run_dir)
-    except Exception:  # a damaged config.yaml cannot say what the run was trained with
-        recorded = None
-    if recorded is None or config_hash(recorded) == config_hash(cfg):
-        return
-    changed = "; ".join(
-        f"{key} {old!r} there, {new!r} now" for key, old, new in differing_keys(recorded, cfg)
-    )
-    raise RunFolderError(
-        f"{run_dir} holds a run trained with other settings ({changed}); resuming it would record "
-        "these settings for weights trained with the others. Resume with the run's settings, or give "
-        "another --output-dir (scripts: OVERWRITE=1 replaces the run)."
-    )
-
-
-def foreign_files(run_dir: str) -> list[str]:
-    """The entries of a run folder that no run writes (a user's notes, say), by name."""
-    return sorted(
-        name
-        for name in os.listdir(run_dir)
-        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in RUN_WRITES)
-    )
-
-
-def remove_run(run_dir: str) -> None:
-    """Delete a run folder (an explicit overwrite) holding only what runs write; refused, and nothing
-    deleted, when it holds other files."""
-    others = foreign_files(run_dir)
-    if others:
-        raise RunFolderError(
-            f"{run_dir} also holds files that no run writes ({', '.join(others)}), so it is not deleted. "
-            "Move them elsewhere and overwrite again, or write to another folder."
-        )
-    shutil.rmtree(run_dir)
 
 
 def write_config(output_dir: str, cfg: CfgNode) -> None:
@@ -198,3 +139,85 @@ def truncate_history(path: str, epochs: int) -> None:
     kept = [record for record in read_history(path) if record["epoch"] <= epochs]
     with atomic_write(path) as file:
         file.writelines(json.dumps(record) + "\n" for record in kept)
+
+
+def best_test_epoch(path: str) -> dict[str, Any]:
+    """The epoch of the best ``test_accuracy`` in a history.jsonl and that accuracy ({} when none)."""
+    tested = [r for r in read_history(path) if "test_accuracy" in r] if os.path.isfile(path) else []
+    if not tested:
+        return {}
+    best = max(tested, key=lambda record: record["test_accuracy"])
+    return {"best_test_epoch": best["epoch"], "best_test_accuracy": best["test_accuracy"]}
+
+
+def write_embeddings(
+    output_dir: str, embeddings: np.ndarray, labels: np.ndarray, classnames: list[str]
+) -> None:
+    """L2-normalized test embeddings, their labels and the class names, for t-SNE figures."""
+    path = os.path.join(output_dir, EMBEDDINGS_FILE)
+    np.savez_compressed(path, embeddings=embeddings, labels=labels, classnames=np.array(classnames))
+
+
+class RunRecords:
+    """What a trainer writes into its run folder besides checkpoints: history.jsonl's path and metrics.json
+    (mixed into ``FrozenCLIPTrainer``)."""
+
+    loaded_epoch: int | None = None  # the epoch of a checkpoint restored by load_model
+
+    @property
+    def history_path(self) -> str:
+        return os.path.join(self.output_dir, HISTORY_FILE)
+
+    def best_test_epoch(self) -> dict:
+        """With TEST.EVAL_EVERY_EPOCH: the epoch of the best test accuracy (history.jsonl) and that accuracy.
+
+        Optimistic: selected on the test set, as the published numbers were. Never the reported accuracy.
+        """
+        best = best_test_epoch(self.history_path) if self.cfg.TEST.EVAL_EVERY_EPOCH else {}
+        if best:
+            print(
+                f"* best_test_accuracy: {best['best_test_accuracy']:.1f}% at epoch {best['best_test_epoch']} "
+                "(optimistic: selected on the test set, as the published numbers were)"
+            )
+        return best
+
+    def tested_epoch(self) -> int:
+        """The epoch of the evaluated parameters: a loaded checkpoint's, else the last trained one."""
+        if self.loaded_epoch is not None:
+            return self.loaded_epoch
+        return self.epoch + 1 if self.trains else 0
+
+    def learns(self, cfg: CfgNode) -> bool:
+        """Whether the run learns from training images (every method of the table but the zero-shot ones)."""
+        row = BY_NAME.get(cfg.TRAINER.NAME)
+        return self.trains if row is None else ZERO_SHOT not in row.protocols
+
+    def shots_per_class(self) -> dict[str, int] | None:
+        """Training images used per class (fewer than NUM_SHOTS where a class is small); None if zero-shot."""
+        if not self.learns(self.cfg):
+            return None
+        counts = Counter(datum.label for datum in self.dm.dataset.train_x)
+        return {self.lab2cname[label]: counts[label] for label in range(self.num_classes)}
+
+    def _write_metrics(self, report: dict, split: str) -> None:
+        cfg = self.cfg
+        payload = {
+            "trainer": cfg.TRAINER.NAME,
+            "dataset": cfg.DATASET.NAME,
+            "backbone": cfg.MODEL.BACKBONE.NAME,
+            "shots": cfg.DATASET.NUM_SHOTS
+            if cfg.DATASET.NUM_SHOTS > 0 or not self.learns(cfg)
+            else ALL_IMAGES,
+            "seed": cfg.SEED,
+            "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
+            "classnames": self.classnames,
+            "shots_per_class": self.shots_per_class(),
+            "epoch": self.tested_epoch(),
+            "split": split,
+            **report,
+            "gate": self.gate_values(),
+            **self.best_test_epoch(),
+            "trainable_parameters": self.num_trainable,
+            "config_hash": config_hash(cfg),
+        }
+        write_json(os.path.join(self.output_dir, METRICS_FILE), payload)

@@ -21,8 +21,7 @@ from torch.nn import functional as F
 from yacs.config import CfgNode
 
 from trainers.backbones import Backbone
-from trainers.mope import Scores, autocast, encode_prompted
-from trainers.reprogram import NoPrompt
+from trainers.encoding import FrozenImageEncoder, Scores, autocast
 
 CLASS_TOKEN_POSITIONS = ("end",)
 PLACEHOLDER = "X"  # stands for one context vector when the context starts random
@@ -205,14 +204,14 @@ class CoOpCLIP(nn.Module):
         self, prompt_learner: PromptLearner, backbone: Backbone, autocast_dtype: torch.dtype | None = None
     ) -> None:
         super().__init__()
-        self.normalize = NoPrompt(backbone.mean, backbone.std)
+        self.encoder = FrozenImageEncoder(backbone, autocast_dtype)
         self.prompt_learner = prompt_learner
         self.backbone = backbone
         self.tau = backbone.logit_scale
         self.autocast_dtype = autocast_dtype
 
     def forward(self, images: torch.Tensor) -> Scores:
-        z = encode_prompted(self.backbone, self.normalize, images, None, self.autocast_dtype)[0]
+        z = self.encoder(images)
         with autocast(self.autocast_dtype, images.device):
             text = self.prompt_learner(z)
         if text.dim() == 3:

@@ -10,7 +10,8 @@ Every trainer here is one model, ``MixtureOfPromptExperts``, configured differen
 | VP           | border pattern      | class-name prompts   | -               | -             |
 | BioMedVR_ZS  | none                | des + dist attributes| confuse         | s+ - lambda s-|
 | AttrVR_ZS    | none                | des + dist attributes| -               | -             |
-| ZeroshotCLIP | none                | class-name prompts   | -               | -             |
+
+Zero-shot CLIP, which has no attributes, is a feature-based trainer (trainers/zeroshot_clip.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from dassl.engine import TRAINER_REGISTRY
 from torch import nn
 from yacs.config import CfgNode
 
+from attributes.fetch import ensure_fetched
+from attributes.files import has_attribute_file
+from datasets.catalog import prompt_templates
 from datasets.layout import fewshot_pools
 from datasets.splits import Item
 from trainers.attribute_bank import (
@@ -29,11 +33,14 @@ from trainers.attribute_bank import (
     choose_attributes,
     prompt_bank,
 )
+from trainers.encoding import InputPrompt, NoPrompt, Scores
 from trainers.frozen_clip import FrozenCLIPTrainer
 from trainers.losses import CS_FORMS, biomedvr_loss
-from trainers.mope import MixtureOfPromptExperts, PromptExperts, Scores, gate_weights
-from trainers.reprogram import BorderPrompt, InputPrompt, NoPrompt, PaddingPrompt
+from trainers.mope import MixtureOfPromptExperts, PromptExperts, gate_weights
+from trainers.reprogram import BorderPrompt, PaddingPrompt
 from trainers.run_files import write_chosen_attributes
+
+MISSING_CONFUSE = ("error", "zero")
 
 
 class VisualPromptTrainer(FrozenCLIPTrainer):
@@ -58,6 +65,11 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
             raise ValueError(f"TRAINER.BIOMEDVR.TOPK must be at least 1, got {vr.TOPK}")
         if vr.NUM_ATTR < 1:
             raise ValueError(f"TRAINER.BIOMEDVR.NUM_ATTR must be at least 1, got {vr.NUM_ATTR}")
+        if vr.MISSING_CONFUSE not in MISSING_CONFUSE:
+            raise ValueError(
+                f"TRAINER.BIOMEDVR.MISSING_CONFUSE must be one of {MISSING_CONFUSE}, "
+                f"got {vr.MISSING_CONFUSE!r}"
+            )
         if vr.CS_FORM not in CS_FORMS:
             raise ValueError(f"TRAINER.BIOMEDVR.CS_FORM must be one of {CS_FORMS}, got {vr.CS_FORM!r}")
         if vr.ATTRIBUTE_SAMPLING not in ATTRIBUTE_SAMPLINGS:
@@ -104,7 +116,25 @@ class VisualPromptTrainer(FrozenCLIPTrainer):
         return fewshot_pools(dataset.ROOT, dataset.NAME, dataset.NUM_SHOTS) if drawn else []
 
     def template_bank(self, classnames: list[str]) -> AttributeBank:
-        return prompt_bank(list(self.cfg.TRAINER.COMMON.TEMPLATES), classnames, self.backbone.encode_text)
+        templates = prompt_templates(self.cfg.DATASET.NAME, self.cfg.TRAINER.COMMON.TEMPLATES)
+        return prompt_bank(templates, classnames, self.backbone.encode_text)
+
+    def attribute_kinds(self, use_negative: bool) -> list[str]:
+        """des and dist, and confuse when used; none (s- = 0) when the set has no confusion-aware file of
+        the dataset and MISSING_CONFUSE is "zero", as the published code runs."""
+        vr, dataset = self.cfg.TRAINER.BIOMEDVR, self.cfg.DATASET.NAME
+        if not use_negative:
+            return ["des", "dist"]
+        if vr.MISSING_CONFUSE == "zero":
+            ensure_fetched(vr.ATTRIBUTE_SET, dataset, ["confuse"])
+            if not has_attribute_file(vr.ATTRIBUTE_SET, dataset, "confuse"):
+                print(
+                    f"No confusion-aware attributes for {dataset} in the set {vr.ATTRIBUTE_SET!r}: running "
+                    "without the negative pathway (s- = 0), as the published code does "
+                    "(TRAINER.BIOMEDVR.MISSING_CONFUSE)"
+                )
+                return ["des", "dist"]
+        return ["des", "dist", "confuse"]
 
     def padding_prompt(self, num_experts: int) -> PaddingPrompt:
         backbone = self.backbone
@@ -153,7 +183,7 @@ class BioMedVR(VisualPromptTrainer):
 
     def build_banks(self, classnames):
         use_negative = self.cfg.TRAINER.BIOMEDVR.USE_CONFUSION_ATTRIBUTES
-        banks = self.attribute_banks(["des", "dist", *(["confuse"] if use_negative else [])], classnames)
+        banks = self.attribute_banks(self.attribute_kinds(use_negative), classnames)
         return [banks["des"], banks["dist"]], banks.get("confuse")
 
     def compute_loss(self, scores: Scores, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
@@ -201,7 +231,7 @@ class VP(VisualPromptTrainer):
 
 
 class ZeroShotTrainer(VisualPromptTrainer):
-    """No training and no pattern: the full-size image against text embeddings."""
+    """No training and no pattern: the full-size image against attribute embeddings."""
 
     uses_frame = False
     trains = False
@@ -211,14 +241,6 @@ class ZeroShotTrainer(VisualPromptTrainer):
 
     def train(self) -> None:
         self.test()
-
-
-@TRAINER_REGISTRY.register()
-class ZeroshotCLIP(ZeroShotTrainer):
-    """CLIP with class-name prompts (TRAINER.COMMON.TEMPLATES, averaged when several)."""
-
-    def build_banks(self, classnames):
-        return [self.template_bank(classnames)], None
 
 
 @TRAINER_REGISTRY.register()
@@ -235,8 +257,8 @@ class BioMedVR_ZS(ZeroShotTrainer):
     """Zero-shot BioMedVR: s+ - lambda * s- with lambda = TRAINER.BIOMEDVR.ZS_LAMBDA."""
 
     def build_banks(self, classnames):
-        banks = self.attribute_banks(["des", "dist", "confuse"], classnames)
-        return [banks["des"], banks["dist"]], banks["confuse"]
+        banks = self.attribute_banks(self.attribute_kinds(True), classnames)
+        return [banks["des"], banks["dist"]], banks.get("confuse")
 
     @property
     def negative_weight(self) -> float:
