@@ -97,8 +97,6 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError(
             f"--seed {args.seed} is outside numpy's seed range: give 0 to {MAX_SEED} (-1: no seed)"
         )
-    if args.eval_only and args.model_dir and not os.path.isdir(args.model_dir):
-        raise ConfigError(f"--model-dir {args.model_dir} does not exist: give the folder of a trained run")
     if args.load_epoch is not None and args.load_epoch < 1:
         raise ConfigError(f"--load-epoch must be at least 1, got {args.load_epoch}")
     for flag, path in (
@@ -131,6 +129,9 @@ def setup_cfg(args: argparse.Namespace):
 
 def main(args: argparse.Namespace) -> None:
     cfg = setup_cfg(args)
+    if args.eval_only and args.model_dir and not os.path.isdir(args.model_dir):  # not in setup_cfg: a
+        # sweep builds the config of a base-to-novel test step before its training step has run
+        raise ConfigError(f"--model-dir {args.model_dir} does not exist: give the folder of a trained run")
     if args.eval_only and not args.model_dir and ZERO_SHOT not in BY_NAME[cfg.TRAINER.NAME].protocols:
         raise ConfigError(
             f"--eval-only with {cfg.TRAINER.NAME} needs --model-dir, the folder of a trained run (without it "
