@@ -10,13 +10,14 @@ import sys
 import traceback
 
 import torch
+import yaml
 from dassl.config import get_cfg_default
 from dassl.engine import TRAINER_REGISTRY, build_trainer
 from dassl.utils import collect_env_info, set_random_seed, setup_logger
 
 import datasets.biomed  # noqa: F401  (registers the eleven datasets)
 from datasets.atomic import NoSpaceError
-from trainers.aliases import resolve_trainer_alias
+from trainers.aliases import feature_file_error, resolve_trainer_alias
 from trainers.backbones import BackboneError, fetch_weights
 from trainers.config import ConfigError, check_ranges, extend_cfg, fit_workers, merge_file, merge_pairs
 from trainers.frozen_clip import TrainingDiverged
@@ -107,6 +108,18 @@ def check_args(args: argparse.Namespace) -> None:
             raise ConfigError(f"{flag} {path} does not exist: give the path of a YAML file (see configs/)")
 
 
+def check_not_feature_file(path: str) -> None:
+    """Stop with one line when ``path`` is one of BiomedCoOp's feature-baseline files (not Dassl's);
+    a file that is not YAML is left to ``merge_file``, which names its line."""
+    try:
+        with open(path) as file:
+            message = feature_file_error(yaml.safe_load(file), path)
+    except yaml.YAMLError:
+        return
+    if message:
+        raise SystemExit(f"error: {message}")
+
+
 def setup_cfg(args: argparse.Namespace):
     """Dassl defaults + this project's keys, then dataset file, method file, flags, KEY VALUE pairs;
     BiomedCoOp's trainer names resolved last; every value checked before any work."""
@@ -116,6 +129,7 @@ def setup_cfg(args: argparse.Namespace):
     if args.dataset_config_file:
         merge_file(cfg, args.dataset_config_file)
     if args.config_file:
+        check_not_feature_file(args.config_file)
         merge_file(cfg, args.config_file)
     reset_cfg(cfg, args)
     merge_pairs(cfg, args.opts)

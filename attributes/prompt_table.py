@@ -1,9 +1,9 @@
 """Prompt ensembles for BiomedCoOp: per-class sentences from our attributes or from a JSON table.
 
-``TRAINER.BIOMEDCOOP.PROMPTS`` names the source: ``curated`` (our descriptive attributes of the
-dataset), ``biomedcoop`` (BiomedCoOp's published table, converted by ``python -m attributes.fetch
-biomedcoop``), or the path of a JSON file ``{class name: [sentences]}``. Class names match as
-everywhere here: case-insensitive, ``_`` and space alike.
+``TRAINER.BIOMEDCOOP.PROMPTS`` names the source: ``biomedcoop`` (BiomedCoOp's published table,
+downloaded and converted on first use, or by ``python -m attributes.fetch biomedcoop``), ``curated``
+(our descriptive attributes of the dataset), or the path of a JSON file ``{class name: [sentences]}``.
+Class names match as everywhere here: case-insensitive, ``_`` and space alike.
 """
 
 from __future__ import annotations
@@ -72,14 +72,26 @@ def write_prompt_table(table: dict[str, list[str]], path: Path) -> None:
     partial.replace(path)
 
 
+def download_biomedcoop_table() -> None:
+    """Download BiomedCoOp's table to BIOMEDCOOP_TABLE (first use), or say in one line how to provide it."""
+    from attributes.fetch import FetchError, fetch_biomedcoop  # the downloader imports this module
+
+    try:
+        fetch_biomedcoop(BIOMEDCOOP_TABLE.parent)
+    except FetchError as err:
+        raise AttributeSetError(
+            f"TRAINER.BIOMEDCOOP.PROMPTS biomedcoop: BiomedCoOp's prompt table could not be downloaded "
+            f"({err}); offline, run `python -m attributes.fetch biomedcoop` on a machine with internet and "
+            f"copy {BIOMEDCOOP_TABLE.name} to {BIOMEDCOOP_TABLE}, or set PROMPTS to a JSON file "
+            "{class name: [sentences]} or to curated"
+        ) from None
+
+
 def table_path(source: str) -> Path:
     """The JSON file of a PROMPTS value other than ``curated``."""
     if source == BIOMEDCOOP:
         if not BIOMEDCOOP_TABLE.is_file():
-            raise AttributeSetError(
-                f"TRAINER.BIOMEDCOOP.PROMPTS biomedcoop: {BIOMEDCOOP_TABLE} does not exist; download "
-                "BiomedCoOp's prompt table with `python -m attributes.fetch biomedcoop`"
-            )
+            download_biomedcoop_table()
         return BIOMEDCOOP_TABLE
     path = Path(source).expanduser()
     if not path.is_file():

@@ -4,9 +4,10 @@
 # function.
 # Environment: DATA (dataset root, default data), OUTPUT (default output), SEEDS (default "1 2 3"),
 # PYTHON (default python3), PRESET (few_shot.sh: configs/trainers/<METHOD>/<PRESET>.yaml instead of
-# few_shot.yaml, results under <METHOD>_<PRESET>; e.g. reference_code), OVERWRITE=1 (replace runs made
-# with other settings). Arguments after the backbone are passed to train.py as KEY VALUE overrides;
-# an argument like OPTIM.MAX_EPOCH where the backbone would be is an override. Every script takes --help.
+# the dataset's few-shot file (method_config below), results under <METHOD>_<PRESET>; e.g.
+# reference_code), OVERWRITE=1 (replace runs made with other settings). Arguments after the backbone
+# are passed to train.py as KEY VALUE overrides; an argument like OPTIM.MAX_EPOCH where the backbone
+# would be is an override. Every script takes --help.
 # BiomedCoOp's argument order works too: DATA DATASET [SHOTS] MODEL (see from_biomedcoop_order).
 # SWEEP_PLAN=1 (tools/sweep_grid.py) prints each train.py call instead of running it, so a sweep runs
 # exactly what the scripts run.
@@ -136,6 +137,7 @@ parse() {
   fi
   (($# % 2 == 0)) || die "overrides come in KEY VALUE pairs, got $#: $*"
   OVERRIDES=("$@")
+  variant_suffix
   if [ -n "${SWEEP_PLAN:-}" ] && [ -f "configs/datasets/$dataset.yaml" ]; then
     CONFIG=$dataset # a config name the sweep has checked: planning starts no Python
   else
@@ -152,6 +154,33 @@ parse() {
     fi
   fi
   TAG=$(backbone_tag "$BACKBONE")
+}
+
+# SUFFIX: "_<value>" for each FOLDER_KEYS entry KEY=DEFAULT (set by a method script, from its row's
+# folder_keys in trainers/methods.py) that the overrides
+# set to another value, so that runs with another choice get their own results folder (e.g.
+# BiomedCoOp_curated for TRAINER.BIOMEDCOOP.PROMPTS curated). A path counts by its file name.
+variant_suffix() {
+  SUFFIX=""
+  local entry key default i value
+  for entry in ${FOLDER_KEYS:-}; do
+    key=${entry%%=*} default=${entry#*=}
+    for ((i = 0; i + 1 < ${#OVERRIDES[@]}; i += 2)); do
+      [ "${OVERRIDES[i]}" = "$key" ] || continue
+      value=${OVERRIDES[i + 1]}
+      [ "$value" = "$default" ] && continue
+      value=$(basename "$value" | sed -e 's/\.[^.]*$//' -e 's/[^A-Za-z0-9]/_/g' | tr '[:upper:]' '[:lower:]')
+      SUFFIX+="_$value"
+    done
+  done
+}
+
+# method_config PROTOCOL: the method's config file for the dataset CONFIG, as BiomedCoOp's scripts pick
+# it: configs/trainers/<METHOD>/<PROTOCOL>/<CONFIG>.yaml when the method has one for that dataset, else
+# configs/trainers/<METHOD>/<PROTOCOL>.yaml.
+method_config() {
+  local own="configs/trainers/$METHOD/$1/$CONFIG.yaml"
+  if [ -f "$own" ]; then echo "$own"; else echo "configs/trainers/$METHOD/$1.yaml"; fi
 }
 
 # train.py for one seed, as tools/run_status.py decides: skipped when a run with the same config
@@ -182,7 +211,9 @@ report() {
 # few_shot.sh DATASET SHOTS [BACKBONE] [KEY VALUE ...]
 few_shot() {
   parse "DATASET SHOTS [BACKBONE] [KEY VALUE ...]" 1 "$@"
-  local config="configs/trainers/$METHOD/${PRESET:-few_shot}.yaml" folder="$METHOD${PRESET:+_$PRESET}"
+  local config folder="$METHOD$SUFFIX${PRESET:+_$PRESET}"
+  config=$(method_config few_shot)
+  [ -z "${PRESET:-}" ] || config="configs/trainers/$METHOD/$PRESET.yaml"
   [ -f "$config" ] || die "no preset '$PRESET' for $METHOD: no $config"
   local experiment="$OUTPUT/$CONFIG/shots_$SHOTS_ARG/$folder/$TAG"
   for seed in $SEEDS; do
@@ -225,9 +256,9 @@ base2new() {
   local shots=${SHOTS:-16}
   parse "DATASET [BACKBONE] [KEY VALUE ...]   (SHOTS, default 16, in the environment)" 0 "$@"
   check_shots "$shots"
-  local common="$CONFIG/shots_$shots/$METHOD/$TAG"
+  local common="$CONFIG/shots_$shots/$METHOD$SUFFIX/$TAG"
   local args=(--trainer "$METHOD" --dataset-config-file "configs/datasets/$CONFIG.yaml"
-    --config-file "configs/trainers/$METHOD/base_to_novel.yaml"
+    --config-file "$(method_config base_to_novel)"
     MODEL.BACKBONE.NAME "$BACKBONE" DATASET.NUM_SHOTS "$shots")
   for seed in $SEEDS; do
     local train_dir="$OUTPUT/base2new/train_base/$common/seed$seed"
@@ -245,13 +276,13 @@ base2new() {
 eval_fewshot() {
   if (($# == 3)) && [[ $3 =~ ^[0-9]+$ ]] && ! [[ $2 =~ ^[0-9]+$ ]]; then set -- "$@" BiomedCLIP; fi
   parse "DATASET SHOTS [BACKBONE] [KEY VALUE ...]   (MODEL_ROOT, EVAL_OUTPUT in the environment)" 1 "$@"
-  local common="$CONFIG/shots_$SHOTS_ARG/$METHOD/$TAG"
+  local common="$CONFIG/shots_$SHOTS_ARG/$METHOD$SUFFIX/$TAG"
   for seed in $SEEDS; do
     local model_dir="${MODEL_ROOT:-$OUTPUT}/$common/seed$seed"
     [ -d "$model_dir" ] || die "no trained run at $model_dir"
     run_seed "${EVAL_OUTPUT:-output_eval}/$common/seed$seed" --seed "$seed" --trainer "$METHOD" --eval-only \
       --model-dir "$model_dir" --dataset-config-file "configs/datasets/$CONFIG.yaml" \
-      --config-file "configs/trainers/$METHOD/few_shot.yaml" \
+      --config-file "$(method_config few_shot)" \
       MODEL.BACKBONE.NAME "$BACKBONE" DATASET.NUM_SHOTS "$SHOTS_ARG" "${OVERRIDES[@]}"
   done
   report "${EVAL_OUTPUT:-output_eval}/$common"

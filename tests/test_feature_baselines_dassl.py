@@ -239,3 +239,44 @@ def test_biomedcoop_method_names_select_our_trainers(data_root, tmp_path, name, 
     cfg = train_module.setup_cfg(args)
     chosen = (cfg.TRAINER.NAME, cfg.MODEL.BACKBONE.NAME)
     assert chosen == (trainer, backbone)
+
+
+@pytest.mark.parametrize("name", ["CLIP_Adapter", "TipAdapter_F"])
+def test_a_second_run_in_the_same_folder_resumes_from_its_checkpoint(data_root, tmp_path, name):
+    job = arguments(data_root, tmp_path / "out", name)
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps([job, job])], cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Resumed prompt_learner from" in done.stdout and "(epoch 2)" in done.stdout
+
+
+def test_tip_adapter_cache_keys_are_one_augmented_view_of_each_training_image(data_root, tmp_path):
+    plain = build(
+        data_root, tmp_path / "plain", "TipAdapter", opts=("TRAINER.TIP_ADAPTER.AUGMENT_EPOCH", "0")
+    )
+    centre_crops, labels = plain.features("train")
+    assert torch.equal(plain.cache_keys()[0], centre_crops)
+    keys, key_labels = build(data_root, tmp_path / "augmented", "TipAdapter").cache_keys()
+    again, _ = build(data_root, tmp_path / "again", "TipAdapter").cache_keys()
+    assert torch.equal(key_labels, labels) and torch.equal(keys, again)  # the run's seed draws the view
+    torch.testing.assert_close(keys.norm(dim=-1), torch.ones(TRAIN_IMAGES))
+    assert not torch.allclose(keys, centre_crops, atol=1e-3)
+
+
+def test_biomedcoops_single_few_shot_draw_is_a_switch(data_root, tmp_path):
+    from dassl.engine import build_trainer
+    from dassl.utils import set_random_seed
+
+    import train as train_module
+
+    def training_images(seed: int, *opts: str) -> list[str]:
+        args = arguments(data_root, tmp_path / f"{seed}{len(opts)}", "LinearProbe", opts=opts)
+        args[args.index("--seed") + 1] = str(seed)
+        set_random_seed(seed)
+        trainer = build_trainer(train_module.setup_cfg(train_module.parse_args(args)))
+        return sorted(item.impath for item in trainer.dm.dataset.train_x)
+
+    first, second = training_images(1), training_images(2)
+    assert first != second  # by default each seed draws its own few-shot set
+    assert training_images(2, "DATASET.FEWSHOT_SEED", "1") == first  # BiomedCoOp's: seed 1's draw

@@ -35,11 +35,13 @@ def test_adapter_by_hand():
     f = torch.tensor([[0.8, 0.6], [0.6, 0.8]])
     # row 0: h = 0.2, A = [0.4, 0]; row 1: h = relu(-0.2) = 0, A = [0, 0]
     torch.testing.assert_close(adapter(f), torch.tensor([[0.4, 0.0], [0.0, 0.0]]))
+    # row 0: 0.25 [0.4, 0] + 0.75 [0.8, 0.6] = [0.7, 0.45]; row 1: 0.75 f (BiomedCoOp: not normalized)
     blended = residual_blend(f, adapter(f), alpha=0.25)
-    # row 0: 0.25 [0.4, 0] + 0.75 [0.8, 0.6] = [0.7, 0.45], normalized
+    torch.testing.assert_close(blended, torch.tensor([[0.7, 0.45], [0.45, 0.6]]))
+    normalized = residual_blend(f, adapter(f), alpha=0.25, normalize=True)  # CLIP-Adapter's own code
     norm = math.hypot(0.7, 0.45)
-    torch.testing.assert_close(blended[0], torch.tensor([0.7 / norm, 0.45 / norm]))
-    torch.testing.assert_close(blended[1], f[1])  # A(f) = 0 keeps the (unit) feature
+    torch.testing.assert_close(normalized[0], torch.tensor([0.7 / norm, 0.45 / norm]))
+    torch.testing.assert_close(normalized[1], f[1])  # A(f) = 0 keeps the (unit) feature
 
 
 def test_adapter_head_logits_and_parameter_count():
@@ -51,7 +53,7 @@ def test_adapter_head_logits_and_parameter_count():
     f = unit([1.0, 2.0, 3.0, 4.0])
     adapted = head.adapter(f)
     star = 0.5 * adapted + 0.5 * f
-    expected = 10.0 * (star / star.norm()) @ text.t()
+    expected = 10.0 * star @ text.t()  # not re-normalized, as BiomedCoOp scores it
     torch.testing.assert_close(head(f), expected)
     with pytest.raises(ValueError, match=r"TRAINER\.CLIP_ADAPTER\.ALPHA"):
         AdapterHead(text, tau=10.0, alpha=1.5, reduction=2)

@@ -26,6 +26,9 @@ def extend_cfg(cfg: CN) -> None:
     cfg.DATASET.SUBSAMPLE_CLASSES = "all"
     # Make a new 50/20/30 split when the dataset has no split file (results not comparable to papers).
     cfg.DATASET.CREATE_SPLIT = False
+    # The seed of the few-shot draw: -1 draws with the run's SEED (each seed its own few-shot set);
+    # 1 is BiomedCoOp's feature baselines (its main.py trains its three tasks on seed 1's draw).
+    cfg.DATASET.FEWSHOT_SEED = -1
     # Backbone weights: "" = the backbone's published weights, "none" = random weights,
     # an open_clip pretrained tag, or the path of a local weights file (offline clusters).
     cfg.MODEL.BACKBONE.PRETRAINED = ""
@@ -42,8 +45,10 @@ def extend_cfg(cfg: CN) -> None:
     common.TEMPLATES = []
     # Save L2-normalized test embeddings to embeddings.npz (for t-SNE figures).
     common.SAVE_EMBEDDINGS = False
-    # When the cosine schedule steps: once per "epoch" (Dassl's way) or after every "batch" (the
-    # published BioMedVR code, over MAX_EPOCH x batches per epoch). The same with one batch per epoch.
+    # When the cosine schedule steps: once per "epoch" (Dassl's way), after every "batch" (the
+    # published BioMedVR code, over MAX_EPOCH x batches per epoch), or "dassl_batch": Dassl's schedule
+    # counted in batches (WARMUP_EPOCH batches of warm-up, then a cosine of period 2 x MAX_EPOCH
+    # batches; BiomedCoOp's CLIP-Adapter). All the same with one batch per epoch.
     common.LR_STEP = "epoch"
     # fp16 training multiplies the loss by a grad scaler against underflow; False trains fp16 without
     # one, as the published BioMedVR code does (PRESET=reference_code).
@@ -104,13 +109,17 @@ def extend_cfg(cfg: CN) -> None:
     # Weights of the semantic-consistency (SCCM) and the knowledge-distillation (KDSP) terms.
     biomedcoop.SCCM_LAMBDA = 1.0
     biomedcoop.KDSP_LAMBDA = 1.0
-    # Outlier threshold of the prompt pruning: standardized robust z-scores above TAU are dropped.
+    # Outlier threshold of the prompt pruning: prompts whose standardized z-score exceeds TAU are dropped.
     biomedcoop.TAU = 1.5
+    # The z-score of the pruning: "code" (BiomedCoOp's code: the signed deviation from the median over
+    # the median absolute deviation) or "paper" (its absolute value, as the paper writes it).
+    biomedcoop.PRUNING = "code"
     # Ensemble sentences per class (the first N_PROMPTS; fewer when a class has fewer).
     biomedcoop.N_PROMPTS = 50
-    # Ensemble source: "curated" (our descriptive attributes), "biomedcoop" (BiomedCoOp's table,
-    # `python -m attributes.fetch biomedcoop`) or the path of a JSON file {class: [sentences]}.
-    biomedcoop.PROMPTS = "curated"
+    # Ensemble source: "biomedcoop" (BiomedCoOp's own table, downloaded on first use, or by
+    # `python -m attributes.fetch biomedcoop`), "curated" (our descriptive attributes) or the path of a
+    # JSON file {class: [sentences]}.
+    biomedcoop.PROMPTS = "biomedcoop"
 
     kgcoop = prompt_node(cfg, "KGCOOP")
     # Weight of the distance 1 - mean cos(learned, hand-crafted class embeddings).
@@ -120,6 +129,10 @@ def extend_cfg(cfg: CN) -> None:
     # Temperature T of the KL to the zero-shot logits, and lambda of the gradient projection.
     prograd.T = 1.0
     prograd.LAMBDA = 1.0
+    # The KL's teacher: "zero_shot" (the frozen model with the hand-crafted prompts, ProGrad's paper) or
+    # "student" (BiomedCoOp's ProGrad_BiomedCLIP: the learned prompts themselves, so the KL's gradient
+    # is zero and training is CoOp's).
+    prograd.TEACHER = "zero_shot"
     # Accepted so that BiomedCoOp's files load; only their defaults (or NAME "prograd") are supported.
     prograd.NAME = ""
     prograd.GM = False
@@ -135,6 +148,8 @@ def extend_cfg(cfg: CN) -> None:
     adapter.PREC = DEFAULT_PREC
     # Residual ratio alpha of f* = alpha A(f) + (1 - alpha) f (BiomedCoOp's alpha_ca).
     adapter.ALPHA = 0.5
+    # L2-normalize f* before the text logits (CLIP-Adapter's own code); False: BiomedCoOp's code.
+    adapter.NORMALIZE = False
     # The adapter's hidden width is the feature width divided by REDUCTION.
     adapter.REDUCTION = 4
 
@@ -149,6 +164,9 @@ def extend_cfg(cfg: CN) -> None:
     # [beta, alpha]: each searched over SEARCH_STEP values from 0.1 up to SEARCH_SCALE.
     tip.SEARCH_SCALE = [50.0, 50.0]
     tip.SEARCH_STEP = [200, 200]
+    # The cache keys: the mean feature of this many augmented views of each training image (crop of
+    # area 0.5-1 and flip; BiomedCoOp's augment_epoch), or 0 for one centre-cropped view.
+    tip.AUGMENT_EPOCH = 1
 
     lp = cfg.TRAINER.LP = CN()
     # Encoder precision of LinearProbe (DEFAULT_PREC above).
@@ -167,14 +185,17 @@ def extend_cfg(cfg: CN) -> None:
     lppp.ALPHA_EVERY = 10
     # True: alpha's step uses the gradient summed over all epochs so far (the published code);
     # False: the current gradient (the paper's block-coordinate step).
-    lppp.ACCUMULATE_ALPHA_GRAD = False
+    lppp.ACCUMULATE_ALPHA_GRAD = True
+    # True: the bias starts at zero; False: PyTorch's initialisation of nn.Linear (the published code).
+    lppp.ZERO_BIAS = False
 
 
 def prompt_node(cfg: CN, name: str) -> CN:
     """Add TRAINER.<name> with the keys every prompt-learning method shares, and return it."""
     node = cfg.TRAINER[name] = CN()
-    # Encoder precision (DEFAULT_PREC above; "amp" is fp16 autocast with a grad scaler).
-    node.PREC = DEFAULT_PREC
+    # Encoder precision ("amp" is fp16 autocast with a grad scaler): fp32, BiomedCoOp's train.py default,
+    # so that its trainer files, which mostly leave PREC out, run as there.
+    node.PREC = "fp32"
     # Number of learned context vectors (the token count of CTX_INIT when that is set).
     node.N_CTX = 4
     # Words that initialize the context ("" = random normal(0, 0.02)); BiomedCoOp uses "a photo of a".

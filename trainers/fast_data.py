@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -31,6 +32,17 @@ from datasets.images import ImageReadError, load_rgb
 
 CROP_SCALE = (0.08, 1.0)
 CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
+
+
+class Augmentation(NamedTuple):
+    """How training images are augmented: random resized crop (else centre crop), with its area scale
+    range, and horizontal flip (p = 0.5, only with the crop)."""
+
+    crop: bool = True
+    flip: bool = True
+    scale: tuple[float, float] = CROP_SCALE
+
+
 CACHE_FORMAT = 2
 CACHE_HEADER_BYTES = 4096  # more than the .npy header of an image cache takes
 
@@ -71,13 +83,15 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(max(seed, 0) * 1_000_003 + epoch)
 
 
-def random_resized_crop_box(height: int, width: int, generator: torch.Generator) -> tuple[int, int, int, int]:
-    """torchvision's ``RandomResizedCrop.get_params`` (scale 0.08-1, ratio 3/4-4/3) on our generator."""
+def random_resized_crop_box(
+    height: int, width: int, generator: torch.Generator, scale: tuple[float, float] = CROP_SCALE
+) -> tuple[int, int, int, int]:
+    """torchvision's ``RandomResizedCrop.get_params`` (``scale``, ratio 3/4-4/3) on our generator."""
     area = height * width
     log_ratio = (math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]))
     for _ in range(10):
         draws = torch.rand(2, generator=generator).tolist()
-        target_area = area * (CROP_SCALE[0] + (CROP_SCALE[1] - CROP_SCALE[0]) * draws[0])
+        target_area = area * (scale[0] + (scale[1] - scale[0]) * draws[0])
         aspect = math.exp(log_ratio[0] + (log_ratio[1] - log_ratio[0]) * draws[1])
         w = round(math.sqrt(target_area * aspect))
         h = round(math.sqrt(target_area / aspect))
@@ -108,22 +122,29 @@ def resize_crop(crop: torch.Tensor, size: int, mode: str) -> torch.Tensor:
 
 
 def augment_batch(
-    images: Sequence[torch.Tensor], size: int, generator: torch.Generator, mode: str = "bicubic"
+    images: Sequence[torch.Tensor],
+    size: int,
+    generator: torch.Generator,
+    mode: str = "bicubic",
+    flip: bool = True,
+    scale: tuple[float, float] = CROP_SCALE,
 ) -> torch.Tensor:
-    """Random-resized-crop to ``size`` and horizontal flip (p = 0.5) of uint8 images, as a float batch.
+    """Random-resized-crop to ``size`` (area ``scale``) and (``flip``) horizontal flip (p = 0.5) of uint8
+    images, as a float batch.
 
     The crop boxes follow torchvision's ``RandomResizedCrop``; crops are resized on the images' device.
     """
-    boxes = [random_resized_crop_box(image.shape[-2], image.shape[-1], generator) for image in images]
-    flips = torch.rand(len(images), generator=generator) < 0.5
+    boxes = [random_resized_crop_box(image.shape[-2], image.shape[-1], generator, scale) for image in images]
+    flips = torch.rand(len(images), generator=generator) < 0.5 if flip else None
     batch = torch.stack(
         [
             resize_crop(image[:, i : i + h, j : j + w], size, mode)
             for image, (i, j, h, w) in zip(images, boxes, strict=True)
         ]
     )
-    flips = flips.to(batch.device)
-    batch[flips] = batch[flips].flip(-1)
+    if flips is not None:
+        flips = flips.to(batch.device)
+        batch[flips] = batch[flips].flip(-1)
     return batch.float().div_(255)
 
 
@@ -150,8 +171,11 @@ class FastTrainLoader:
         augment: bool = True,
         interpolation: str = "bicubic",
         drop_last: bool = False,
+        flip: bool = True,
+        scale: tuple[float, float] = CROP_SCALE,
     ) -> None:
         self.images = images
+        self.flip, self.scale = flip, scale
         self.labels = torch.as_tensor(list(labels), dtype=torch.long)
         self.batch_size, self.size, self.seed = batch_size, size, seed
         self.augment, self.mode = augment, interpolation
@@ -173,7 +197,7 @@ class FastTrainLoader:
             chosen = order[index * self.batch_size : (index + 1) * self.batch_size].tolist()
             batch = [self.images[k] for k in chosen]
             if self.augment:
-                img = augment_batch(batch, self.size, generator, self.mode)
+                img = augment_batch(batch, self.size, generator, self.mode, self.flip, self.scale)
             else:
                 img = centre_batch(batch, self.size, self.mode)
             yield {"img": img, "label": self.labels[chosen].to(img.device)}
@@ -334,17 +358,26 @@ class FastEvalLoader:
             yield {"img": img, "label": self.labels[start:stop]}
 
 
-def pil_transforms(size: int, train: bool, augment: bool = True, interpolation: str = "bicubic"):
+def pil_transforms(
+    size: int,
+    train: bool,
+    augment: bool = True,
+    interpolation: str = "bicubic",
+    flip: bool = True,
+    scale: tuple[float, float] = CROP_SCALE,
+):
     """The reference pipeline's torchvision transforms (the ``FAST_DATA False`` path).
 
-    Train: resize the shorter side, random-resized-crop, horizontal flip; test: resize, centre crop.
+    Train: resize the shorter side, random-resized-crop (area ``scale``), horizontal flip (``flip``);
+    test: resize, centre crop.
     """
     from torchvision import transforms as T
 
     mode = interpolation_mode(interpolation)
     steps = [T.Resize(size, interpolation=mode)]
     if train and augment:
-        steps += [T.RandomResizedCrop(size, interpolation=mode), T.RandomHorizontalFlip()]
+        steps += [T.RandomResizedCrop(size, scale=scale, interpolation=mode)]
+        steps += [T.RandomHorizontalFlip()] if flip else []
     else:
         steps += [T.CenterCrop(size)]
     return T.Compose([*steps, T.ToTensor()])

@@ -8,9 +8,12 @@
 | LinearProbe  | logistic regression                                   | scikit-learn, C chosen on val      |
 | LPPlusPlus   | linear classifier + class-wise weighted text logits   | LP++'s full-batch steps            |
 
-Heads that are fitted rather than trained per batch (TipAdapter, LinearProbe, LPPlusPlus) read the
-training and validation features once (training images centre-cropped, without augmentation), fit,
-save one checkpoint (``model.pth.tar-1``, and ``fit.json`` with the chosen hyper-parameters) and test.
+Training images are augmented as BiomedCoOp's main.py does for these baselines: random resized crop
+of area 0.5-1 and horizontal flip. Tip-Adapter's cache keys are the features of AUGMENT_EPOCH such
+augmented views (BiomedCoOp's augment_epoch 1). Heads that are fitted rather than trained per batch
+(TipAdapter, LinearProbe, LPPlusPlus) read the training and validation features once (training images
+centre-cropped, without augmentation, for LinearProbe and LPPlusPlus), fit, save one checkpoint
+(``model.pth.tar-1``, and ``fit.json`` with the chosen hyper-parameters) and test.
 Hyper-parameters are only ever chosen on the few-shot validation split.
 """
 
@@ -28,11 +31,11 @@ from datasets.atomic import write_json
 from trainers.adapters import AdapterHead
 from trainers.cache_model import CacheHead, SearchResult, search_alpha_beta, search_values
 from trainers.checkpoints import BEST, MODULE_NAME
-from trainers.fast_data import FastEvalLoader, decode_all, decode_eval_image, pil_transforms
+from trainers.fast_data import Augmentation, FastEvalLoader, decode_all, decode_eval_image, pil_transforms
 from trainers.features import FeatureClassifier, encode_loader
 from trainers.frozen_clip import FrozenCLIPTrainer
 from trainers.linear_probe import LinearHead, LPPlusPlusHead, fit_linear_probe, fit_lp_plus_plus
-from trainers.loaders import RGBDatasetWrapper
+from trainers.loaders import RGBDatasetWrapper, train_augmentation
 from trainers.run_files import FIT_FILE
 
 
@@ -68,10 +71,20 @@ class FeatureTrainer(FrozenCLIPTrainer):
     def train_items(self) -> list:
         return list(self.dm.dataset.train_x)
 
-    def plain_train_loader(self):
-        """The training images in order, centre-cropped like test images (no augmentation)."""
+    def plain_train_loader(self, augmentation: Augmentation | None = None):
+        """The training images in order, centre-cropped like test images, or augmented (``augmentation``)."""
         cfg, items, size = self.cfg, self.train_items(), self.data_image_size()
         interpolation = cfg.INPUT.INTERPOLATION
+        if augmentation is not None:
+            crop, flip, scale = augmentation
+            return build_data_loader(
+                cfg,
+                data_source=items,
+                batch_size=cfg.DATALOADER.TEST.BATCH_SIZE,
+                tfm=pil_transforms(size, True, crop, interpolation, flip, scale),
+                is_train=False,
+                dataset_wrapper=RGBDatasetWrapper,
+            )
         if cfg.TRAINER.COMMON.FAST_DATA:
             workers = max(1, cfg.DATALOADER.NUM_WORKERS)
             paths = [item.impath for item in items]
@@ -145,7 +158,8 @@ def check_tip_cfg(tip: CfgNode) -> None:
 
 
 class TipCache:
-    """Tip-Adapter's cache: keys from the plain training features, values their one-hot labels.
+    """Tip-Adapter's cache: keys from augmented views of the training images (cache_keys), values their
+    one-hot labels.
 
     Mixed into a feature trainer (fitted for TipAdapter, trained for TipAdapter_F), ahead of it.
     """
@@ -156,6 +170,11 @@ class TipCache:
     def check_cfg(self, cfg: CfgNode) -> None:
         super().check_cfg(cfg)
         check_tip_cfg(cfg.TRAINER.TIP_ADAPTER)
+        if cfg.TRAINER.TIP_ADAPTER.AUGMENT_EPOCH < 0:
+            raise ValueError(
+                f"TRAINER.TIP_ADAPTER.AUGMENT_EPOCH must be 0 (centre crops) or more augmented views, got "
+                f"{cfg.TRAINER.TIP_ADAPTER.AUGMENT_EPOCH}"
+            )
 
     def build_head(self) -> nn.Module:
         tip, labels = self.cfg.TRAINER.TIP_ADAPTER, class_labels(self.train_items())
@@ -172,8 +191,27 @@ class TipCache:
             trainable_keys=self.trainable_keys,
         )
 
+    def cache_keys(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The keys [N, D] (L2-normalized) and labels [N]: the mean feature of AUGMENT_EPOCH augmented
+        views of each training image, or its centre-cropped feature when AUGMENT_EPOCH is 0."""
+        views = self.cfg.TRAINER.TIP_ADAPTER.AUGMENT_EPOCH
+        if views == 0:
+            return self.features("train")
+        self.model.eval()
+        encoded = [
+            encode_loader(
+                self.model.encode,
+                self.plain_train_loader(train_augmentation(self.cfg)),
+                self.parse_batch_test,
+                f"Cache keys, view {view + 1}/{views}",
+            )
+            for view in range(views)
+        ]
+        keys = torch.stack([features for features, _ in encoded]).mean(dim=0)
+        return torch.nn.functional.normalize(keys, dim=-1), encoded[0][1]
+
     def fill_cache(self) -> None:
-        features, labels = self.features("train")
+        features, labels = self.cache_keys()
         head = self.trainable
         if not torch.equal(labels.cpu(), head.values.argmax(dim=-1).cpu()):
             raise RuntimeError("the training loader returned the images in another order than the dataset")
@@ -258,7 +296,9 @@ class CLIP_Adapter(FeatureTrainer):
 
     def build_head(self) -> nn.Module:
         adapter = self.cfg.TRAINER.CLIP_ADAPTER
-        return AdapterHead(self.class_text(), self.backbone.logit_scale, adapter.ALPHA, adapter.REDUCTION)
+        return AdapterHead(
+            self.class_text(), self.backbone.logit_scale, adapter.ALPHA, adapter.REDUCTION, adapter.NORMALIZE
+        )
 
 
 @TRAINER_REGISTRY.register()
@@ -297,6 +337,7 @@ class LPPlusPlus(FittedFeatureTrainer):
             self.cfg.OPTIM.MAX_EPOCH,
             lppp.ALPHA_EVERY,
             lppp.ACCUMULATE_ALPHA_GRAD,
+            lppp.ZERO_BIAS,
         )
         selected_on = "val" if val is not None else None
         return {"epoch": result.epoch, "val_accuracy": result.val_accuracy, "selected_on": selected_on}

@@ -32,7 +32,7 @@ from trainers.metrics import accuracy, classification_report, print_report
 from trainers.run_files import ALL_IMAGES, RunRecords, append_history, write_embeddings
 from trainers.schedule import build_scheduler
 
-LR_STEPS = ("epoch", "batch")
+LR_STEPS = ("epoch", "batch", "dassl_batch")
 
 
 class TrainingDiverged(RuntimeError):
@@ -150,10 +150,10 @@ class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
         self.model, self.trainable = self.build_classifier()
         self.model.to(self.device)
         self._check_trainable()
-        self.lr_per_batch = cfg.TRAINER.COMMON.LR_STEP == "batch"
+        self.lr_per_batch = cfg.TRAINER.COMMON.LR_STEP in ("batch", "dassl_batch")
         if self.trains:
             self.optim = build_optimizer(self.trainable, cfg.OPTIM)
-            steps = len(self.train_loader_x) if self.lr_per_batch else 1
+            steps = len(self.train_loader_x) if cfg.TRAINER.COMMON.LR_STEP == "batch" else 1
             self.sched = build_scheduler(self.optim, cfg.OPTIM, steps)
             self.register_model(MODULE_NAME, self.trainable, self.optim, self.sched)
         use_scaler = (

@@ -169,21 +169,25 @@ def fit_lp_plus_plus(
     val: tuple[torch.Tensor, torch.Tensor] | None,
     epochs: int,
     alpha_every: int,
-    accumulate_alpha_grad: bool = False,
+    accumulate_alpha_grad: bool = True,
+    zero_bias: bool = False,
 ) -> LPPlusPlusResult:
     """Train LP++ full-batch; keep the state of the epoch with the best validation accuracy (latest on ties).
 
     Each epoch is one SGD step (momentum 0.9) on W, b with the data-derived step size; every
     ``alpha_every`` epochs alpha takes one plain gradient step. ``accumulate_alpha_grad`` uses the
     gradient summed over all epochs so far instead of the current one, as the published LP++ code does.
-    Without validation features the last epoch is kept.
+    W starts at the class sums of the features, b where ``head`` has it (PyTorch's initialisation, as
+    the published code leaves it) or at zero (``zero_bias``). Without validation features the last
+    epoch is kept.
     """
     x, y = train
     num_classes = head.alpha.shape[0]
     lr_w, lr_alpha = lpp_step_sizes(x, head.text)
     with torch.no_grad():
         head.linear.weight.copy_(lpp_initial_weights(x, y, num_classes))
-        head.linear.bias.zero_()
+        if zero_bias:
+            head.linear.bias.zero_()
         head.alpha.fill_(lpp_initial_alpha(x, y, head.text))
     optimizer = torch.optim.SGD(head.linear.parameters(), lr=lr_w, momentum=0.9)
     best = LPPlusPlusResult(epochs, None)

@@ -15,6 +15,8 @@ from yacs.config import CfgNode
 
 from datasets.images import load_rgb
 from trainers.fast_data import (
+    CROP_SCALE,
+    Augmentation,
     FastEvalLoader,
     FastTrainLoader,
     decode_all,
@@ -22,6 +24,7 @@ from trainers.fast_data import (
     open_image_array,
     pil_transforms,
 )
+from trainers.methods import BY_NAME
 
 
 class RGBDatasetWrapper(DatasetWrapper):
@@ -56,18 +59,42 @@ class Loaders:
     test: Any
 
 
+# INPUT.TRANSFORMS the prompt learners follow (Dassl's names; "normalize" is always done by the model).
+PROMPT_TRANSFORMS = ("random_resized_crop", "random_flip", "normalize")
+# The area range of the random resized crop of BiomedCoOp's main.py (its feature baselines' training).
+FEATURE_CROP_SCALE = (0.5, 1.0)
+
+
+def train_augmentation(cfg: CfgNode) -> Augmentation:
+    """How the training images of a run are augmented, by its trainer's family (trainers/methods.py):
+    prompt learners follow INPUT.TRANSFORMS when it lists any (BiomedCoOp's files: random_resized_crop,
+    no flip); feature baselines crop an area of 0.5-1 and flip (BiomedCoOp's main.py); otherwise, and
+    for an empty INPUT.TRANSFORMS, crop and flip or neither (TRAINER.COMMON.AUGMENT)."""
+    row, transforms, augment = (
+        BY_NAME.get(cfg.TRAINER.NAME),
+        list(cfg.INPUT.TRANSFORMS),
+        cfg.TRAINER.COMMON.AUGMENT,
+    )
+    family = row.family if row is not None else ""
+    if family == "prompt" and transforms:
+        return Augmentation(crop="random_resized_crop" in transforms, flip="random_flip" in transforms)
+    return Augmentation(augment, augment, FEATURE_CROP_SCALE if family == "feature" else CROP_SCALE)
+
+
 def build_loaders(cfg: CfgNode, size: int, device: torch.device, batches: TrainBatches | None) -> Loaders:
-    """The loaders of a run whose images are decoded at ``size``."""
-    augment, interpolation = cfg.TRAINER.COMMON.AUGMENT, cfg.INPUT.INTERPOLATION
+    """The loaders of a run whose images are decoded at ``size`` (training images: train_augmentation)."""
+    augmentation = train_augmentation(cfg)
+    crop, flip, scale = augmentation
+    interpolation = cfg.INPUT.INTERPOLATION
     dm = DataManager(
         cfg,
-        custom_tfm_train=pil_transforms(size, train=True, augment=augment, interpolation=interpolation),
+        custom_tfm_train=pil_transforms(size, True, crop, interpolation, flip, scale),
         custom_tfm_test=pil_transforms(size, train=False, interpolation=interpolation),
         dataset_wrapper=RGBDatasetWrapper,
     )
     loaders = Loaders(dm, dm.train_loader_x, dm.val_loader, dm.test_loader)
     if cfg.TRAINER.COMMON.FAST_DATA:
-        use_fast_loaders(loaders, cfg, size, device, batches)
+        use_fast_loaders(loaders, cfg, size, device, batches, augmentation)
     elif batches is not None:
         loaders.train = rebatched(dm.train_loader_x, batches)
     return loaders
@@ -93,7 +120,12 @@ def image_cache_dir(dm: DataManager, output_dir: str) -> str:
 
 
 def use_fast_loaders(
-    loaders: Loaders, cfg: CfgNode, size: int, device: torch.device, batches: TrainBatches | None
+    loaders: Loaders,
+    cfg: CfgNode,
+    size: int,
+    device: torch.device,
+    batches: TrainBatches | None,
+    augmentation: Augmentation,
 ) -> None:
     """Replace Dassl's loaders by tensor caches: training images decoded onto the device, evaluation
     images from cached arrays."""
@@ -110,9 +142,11 @@ def use_fast_loaders(
             batches.size,
             size,
             seed=cfg.SEED,
-            augment=cfg.TRAINER.COMMON.AUGMENT,
+            augment=augmentation.crop,
             interpolation=interpolation,
             drop_last=batches.drop_last,
+            flip=augmentation.flip,
+            scale=augmentation.scale,
         )
     split_file = getattr(getattr(dataset, "layout", None), "split_path", "")
     pin = device.type == "cuda"

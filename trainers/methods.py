@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,6 +38,8 @@ class Method:
     aliases: tuple[str, ...] = ()  # BiomedCoOp's names for it
     # BiomedCoOp's paths of its scripts where they differ from ours (under scripts/), each with ours
     biomedcoop_scripts: tuple[tuple[str, str], ...] = ()
+    # KEY=DEFAULT: runs with another value of KEY are written under <name>_<value> (scripts/common.sh)
+    folder_keys: tuple[str, ...] = ()
 
     @property
     def scripts(self) -> tuple[str, ...]:
@@ -117,7 +119,11 @@ METHODS: tuple[Method, ...] = (
     _prompt("CoCoOp", "COCOOP", "cocoop"),
     _prompt("KgCoOp", "KGCOOP", "kgcoop"),
     _prompt("ProGrad", "PROGRAD", "prograd"),
-    _prompt("BiomedCoOp", "BIOMEDCOOP", "biomedcoop"),
+    # Runs with another prompt ensemble than BiomedCoOp's own go to BiomedCoOp_curated, ...
+    replace(
+        _prompt("BiomedCoOp", "BIOMEDCOOP", "biomedcoop"),
+        folder_keys=("TRAINER.BIOMEDCOOP.PROMPTS=biomedcoop",),
+    ),
     _vr("VP", "ZeroshotCLIP", "vp"),
     _vr("AR", "ZeroshotCLIP", "ar"),
     _vr("AttrVR", "AttrVR_ZS", "attrvr"),
@@ -155,7 +161,7 @@ def import_trainers() -> None:
 SCRIPT = """#!/usr/bin/env bash
 # {name}: see scripts/common.sh:{function} for the arguments.
 METHOD={name}
-{zero_shot}source "$(dirname "$0")/../common.sh"
+{zero_shot}{folder_keys}source "$(dirname "$0")/../common.sh"
 {function} "$@"
 """
 
@@ -167,7 +173,8 @@ def script_text(row: Method, script: str) -> str:
     zero_shot = ""
     if row.zero_shot:  # where SHOTS 0 is sent
         zero_shot = f"ZERO_SHOT_SCRIPT=scripts/{BY_NAME[row.zero_shot].script}/zero_shot.sh\n"
-    return SCRIPT.format(name=row.name, function=function, zero_shot=zero_shot)
+    folder_keys = f'FOLDER_KEYS="{" ".join(row.folder_keys)}"\n' if row.folder_keys else ""
+    return SCRIPT.format(name=row.name, function=function, zero_shot=zero_shot, folder_keys=folder_keys)
 
 
 def write_scripts(root: Path = REPO) -> list[Path]:

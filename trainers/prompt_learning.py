@@ -26,6 +26,7 @@ from yacs.config import CfgNode
 from attributes.prompt_table import load_prompt_ensembles
 from trainers.encoding import Scores
 from trainers.frozen_clip import FrozenCLIPTrainer
+from trainers.loaders import PROMPT_TRANSFORMS
 from trainers.prompt_losses import (
     distillation_kl,
     keep_prompts,
@@ -36,6 +37,11 @@ from trainers.prompt_losses import (
     semantic_consistency,
 )
 from trainers.text_prompts import CoOpCLIP, PromptLearner, check_prompt_cfg
+
+# TRAINER.PROGRAD.TEACHER: the KL's target; TRAINER.BIOMEDCOOP.PRUNING: the z-score of the pruning
+# (trainers/config.py).
+PROGRAD_TEACHERS = ("zero_shot", "student")
+PRUNING_RULES = ("code", "paper")
 
 
 class PromptLearningTrainer(FrozenCLIPTrainer):
@@ -51,11 +57,13 @@ class PromptLearningTrainer(FrozenCLIPTrainer):
     def check_cfg(self, cfg: CfgNode) -> None:
         super().check_cfg(cfg)
         check_prompt_cfg(cfg.TRAINER[self.cfg_node], f"TRAINER.{self.cfg_node}")
-        if cfg.INPUT.TRANSFORMS:
-            print(
-                f"Note: INPUT.TRANSFORMS {list(cfg.INPUT.TRANSFORMS)} is not used: training images get a "
-                "random resized crop and flip (TRAINER.COMMON.AUGMENT), and the model normalizes every "
-                "image with the backbone's mean and std"
+        transforms = list(cfg.INPUT.TRANSFORMS)
+        unknown = [name for name in transforms if name not in PROMPT_TRANSFORMS]
+        if unknown or ("random_flip" in transforms and "random_resized_crop" not in transforms):
+            raise ValueError(
+                f"INPUT.TRANSFORMS {transforms}: prompt learners support {list(PROMPT_TRANSFORMS)} (a flip "
+                "only with the crop), or [] for TRAINER.COMMON.AUGMENT's crop and flip; the model "
+                "normalizes every image with the backbone's mean and std"
             )
 
     def build_classifier(self) -> tuple[nn.Module, nn.Module]:
@@ -122,10 +130,20 @@ class ProGrad(PromptLearningTrainer):
             )
         if node.T <= 0:
             raise ValueError(f"TRAINER.PROGRAD.T must be positive, got {node.T}")
+        if node.TEACHER not in PROGRAD_TEACHERS:
+            raise ValueError(
+                f"TRAINER.PROGRAD.TEACHER must be one of {PROGRAD_TEACHERS}, got {node.TEACHER!r}"
+            )
+
+    def teacher_logits(self, scores: Scores) -> torch.Tensor:
+        """The KL's target: the zero-shot logits, or the student's own (detached) under TEACHER student."""
+        if self.node.TEACHER == "student":
+            return scores.fused.detach()
+        return self.zero_shot_logits(scores, self.zero_shot_text)
 
     def compute_loss(self, scores: Scores, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
         ce = F.cross_entropy(scores.fused, labels)
-        zero_shot = self.zero_shot_logits(scores, self.zero_shot_text)
+        zero_shot = self.teacher_logits(scores)
         self._kl = distillation_kl(scores.fused, zero_shot, self.node.T)
         return ce, {"loss": ce.item(), "kl": self._kl.item()}
 
@@ -152,6 +170,9 @@ class BiomedCoOp(PromptLearningTrainer):
             raise ValueError(
                 f"TRAINER.BIOMEDCOOP.N_PROMPTS must be at least 1, got {cfg.TRAINER.BIOMEDCOOP.N_PROMPTS}"
             )
+        pruning = cfg.TRAINER.BIOMEDCOOP.PRUNING
+        if pruning not in PRUNING_RULES:
+            raise ValueError(f"TRAINER.BIOMEDCOOP.PRUNING must be one of {PRUNING_RULES}, got {pruning!r}")
 
     @cached_property
     def ensemble(self) -> torch.Tensor:
@@ -171,7 +192,9 @@ class BiomedCoOp(PromptLearningTrainer):
         node, ensemble = self.node, self.ensemble
         ce = F.cross_entropy(scores.fused, labels)
         with torch.no_grad():
-            keep = keep_prompts(prompt_scores(scores.embedding, ensemble, self.model.tau), node.TAU)
+            keep = keep_prompts(
+                prompt_scores(scores.embedding, ensemble, self.model.tau), node.TAU, node.PRUNING == "code"
+            )
             teacher = F.normalize(ensemble[:, keep].mean(dim=1), dim=-1)
         sccm = semantic_consistency(scores.text, F.normalize(ensemble.mean(dim=1), dim=-1))
         kdsp = knowledge_distillation(scores.fused, self.zero_shot_logits(scores, teacher))

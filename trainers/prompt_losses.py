@@ -52,12 +52,13 @@ def prompt_scores(images: torch.Tensor, ensemble: torch.Tensor, logit_scale: flo
     return logits.max(dim=-1).values.mean(dim=-1)
 
 
-def keep_prompts(scores: torch.Tensor, tau: float) -> torch.Tensor:
+def keep_prompts(scores: torch.Tensor, tau: float, signed: bool = True) -> torch.Tensor:
     """BiomedCoOp's outlier pruning: which prompts [P] to keep (bool).
 
-    With s~ = median(s) and d~ = median(|s - s~|), z = |s - s~| / d~; prompt p is kept when
-    |z_p - mean(z)| / std(z) <= tau. Without spread (d~ = 0, std(z) = 0 or a single prompt) or
-    when nothing would be kept, every prompt is kept (the published code divides by zero there).
+    With s~ = median(s) and d~ = median(|s - s~|), z = (s - s~) / d~ (``signed``, as BiomedCoOp's code
+    computes it) or z = |s - s~| / d~ (as its paper writes it); prompt p is kept when
+    |z_p - mean(z)| / std(z) <= tau. Without spread (d~ = 0, std(z) = 0 or a single prompt) or when
+    nothing would be kept, every prompt is kept (the published code divides by zero there).
     """
     scores = scores.double()
     median = scores.median()
@@ -65,7 +66,9 @@ def keep_prompts(scores: torch.Tensor, tau: float) -> torch.Tensor:
     keep_all = torch.ones_like(scores, dtype=torch.bool)
     if scores.numel() < 2 or spread == 0:
         return keep_all
-    z = (scores - median).abs() / spread
+    z = (scores - median) / spread
+    if not signed:
+        z = z.abs()
     deviation = z.std()
     if deviation == 0:
         return keep_all
