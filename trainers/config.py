@@ -350,8 +350,9 @@ AT_LEAST = {
     "TRAINER.LP.MAX_ITER": 1,
     "TRAINER.LPPP.ALPHA_EVERY": 1,
 }
-# keys that must be above zero (and finite)
+# keys that must be above zero and finite as a float32 (what torch's optimizers compute in)
 POSITIVE = ("OPTIM.LR", "TRAINER.PROGRAD.T", "TRAINER.BIOMEDCOOP.TAU")
+FLOAT32_MAX = 3.4028234663852886e38
 CHOICES = {
     "DATASET.SUBSAMPLE_CLASSES": ("all", "base", "new"),
     "TEST.SPLIT": ("val", "test"),
@@ -379,8 +380,10 @@ def check_ranges(cfg: CN) -> None:
             raise ConfigError(f"{key} must be at least {low}, got {value}")
     for key in POSITIVE:
         value = get_value(cfg, key)
-        if not (math.isfinite(value) and value > 0):
-            raise ConfigError(f"{key} must be a positive finite number, got {value}")
+        if not (math.isfinite(value) and 0 < value <= FLOAT32_MAX):
+            raise ConfigError(
+                f"{key} must be a positive finite number (at most {FLOAT32_MAX:.3g}), got {value}"
+            )
     for key, allowed in CHOICES.items():
         value = get_value(cfg, key)
         if value not in allowed:
