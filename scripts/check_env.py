@@ -15,6 +15,7 @@ MODULES = {
         "torch": "torch",
         "torchvision": "torchvision",
         "open_clip": "open_clip_torch",
+        "transformers": "transformers",
         "yacs": "yacs",
         "numpy": "numpy",
         "PIL": "pillow",
@@ -25,6 +26,7 @@ MODULES = {
         "gdown": "gdown",
         "submitit": "submitit",
         "pytest": "pytest",
+        "clip": "openai-clip",
     },
     "dassl": {"dassl": "Dassl (scripts/setup.sh)", "wilds": "wilds", "tensorboard": "tensorboard"},
 }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from datasets.catalog import CATALOG
+from datasets.catalog import BIOMEDICAL, NATURAL, in_domain
 from tests.test_results_tools import run_dir, write_finished
 from tools import figures, paper, results
 
@@ -34,7 +34,9 @@ def test_every_transcribed_row_agrees_with_the_papers_own_average():
         for row in block.rows:
             if not row.cells:
                 continue
-            assert set(row.cells) == set(CATALOG), f"{block.name} {row.label}: a row covers all 11 datasets"
+            domain = NATURAL if block.name == "table3" else BIOMEDICAL  # Table 3: the natural-image datasets
+            names = {entry.config_name for entry in in_domain(domain)}
+            assert set(row.cells) == names, (block.name, row.label)
             mean = one_decimal(paper.mean_of_cells(row))
             if row.cells_mean is None:
                 assert mean == one_decimal(row.avg), f"{block.name} {row.label}: cells average to {mean}"

@@ -122,13 +122,16 @@ def build(data_root: str, out: Path, trainer: str, config: str, *overrides: str)
 
 @requires_dassl
 def test_zero_shot_clip_on_a_natural_dataset_uses_coops_template(data_root, tmp_path, monkeypatch):
-    from trainers import vr
+    from trainers import frozen_clip
 
     used = []
-    prompt_bank = vr.prompt_bank
-    monkeypatch.setattr(
-        vr, "prompt_bank", lambda templates, *rest: used.append(templates) or prompt_bank(templates, *rest)
-    )
+    embed = frozen_clip.class_text_embeddings
+
+    def spy(templates, *rest):
+        used.append(list(templates))
+        return embed(templates, *rest)
+
+    monkeypatch.setattr(frozen_clip, "class_text_embeddings", spy)
     build(data_root, tmp_path / "zs", "ZeroshotCLIP", "zero_shot")
     assert used == [["a centered satellite photo of {}."]]
     build(data_root, tmp_path / "zs2", "ZeroshotCLIP", "zero_shot", "TRAINER.COMMON.TEMPLATES", "['a {}.']")
