@@ -169,6 +169,13 @@ def token_length(sentence: str) -> int:
     return len(_tokenizer().encode(sentence)) + 2
 
 
+def excerpt(text: str, limit: int = 80) -> str:
+    """A sentence as messages quote it: whole when short, else its first ``limit`` characters."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def sentence_issue(sentence: str) -> str | None:
     """Why `sentence` is unusable as a CLIP prompt ("too short"/"too long"), or None."""
     text = sentence.strip()
@@ -265,16 +272,16 @@ def check_attributes(
                 add(
                     classname,
                     "long",
-                    f"sentence of {token_length(text)} CLIP tokens (max {MAX_TOKENS}): {text!r}",
+                    f"sentence of {token_length(text)} CLIP tokens (max {MAX_TOKENS}): {excerpt(text)}",
                 )
             wrong_way = direction_issue(text, classname, dataset_classes) if kind == "confuse" else None
             if wrong_way:
-                add(classname, "direction", f"confusion-aware sentence {wrong_way}: {text!r}")
+                add(classname, "direction", f"confusion-aware sentence {wrong_way}: {excerpt(text)}")
             invisible = visibility_issue(text)
             if invisible:
-                add(classname, "invisible", f"sentence {invisible}: {text!r}")
+                add(classname, "invisible", f"sentence {invisible}: {excerpt(text)}")
             if text in seen:
-                add(classname, "duplicate", f"duplicate sentence: {text!r}")
+                add(classname, "duplicate", f"duplicate sentence: {excerpt(text)}")
             seen.add(text)
     known = {normalize_key(name) for name in dataset_classes}
     for key in data:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
@@ -17,12 +19,43 @@ def umask() -> int:
     return mask
 
 
+class NoSpaceError(OSError):
+    """A write that does not fit on its file system (refused before it starts where the size is known)."""
+
+
+def mount_point(path: str) -> str:
+    """The mount point of the file system that holds ``path`` (or its nearest existing parent)."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def no_space(path: str, needed: int, at_least: bool = False) -> NoSpaceError:
+    """The one-line error of a write of ``needed`` bytes to ``path`` that does not fit."""
+    megabytes = max(1, -(-needed // 2**20))
+    return NoSpaceError(
+        f"no space left on {mount_point(path)} (needed {'more than ' if at_least else ''}{megabytes} MB) "
+        f"to write {path}. Free space there, or write to another disk."
+    )
+
+
+def ensure_space(path: str | os.PathLike[str], needed: int) -> None:
+    """Refuse a write of ``needed`` bytes to ``path`` before it starts when its disk has less free."""
+    path = os.fspath(path)
+    if needed > shutil.disk_usage(mount_point(path)).free:
+        raise no_space(path, needed)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     """A temporary file of a unique name next to ``path``, renamed onto ``path`` when the block ends.
 
     The file gets the permissions a plain ``open`` would give it (0666 less the umask), so that a
-    data folder shared by a lab stays readable; on any error the temporary file is removed.
+    data folder shared by a lab stays readable; on any error the temporary file is removed, and a
+    full disk is reported as a NoSpaceError naming the disk.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -33,9 +66,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
         os.chmod(temporary, 0o666 & ~umask())
         yield temporary
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
+        written = os.path.getsize(temporary) if os.path.isfile(temporary) else 0
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC and not isinstance(error, NoSpaceError):
+            raise no_space(path, written, at_least=True) from error
         raise
 
 

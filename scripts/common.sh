@@ -58,16 +58,19 @@ wants_help() { [[ " $* " =~ \ (-h|--help)\  ]]; }
 # An argument of the form KEY.NAME (upper-case, dotted) is a config override, never a backbone.
 is_override() { [[ $1 =~ ^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$ ]]; }
 
-# Set-up on a fresh machine: install missing requirements once; without Dassl, say how to get it.
+# A lower- or mixed-case dotted word (optim.max_epoch) that is no file: a mistyped config override.
+is_mistyped_override() { [[ ! -e $1 && ! $1 =~ ^[A-Z0-9_.]+$ && ${1^^} =~ ^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)+$ ]]; }
+
+# Set-up on a fresh machine: install missing requirements (Dassl included) once with scripts/setup.sh.
 ensure_environment() {
-  if ! "$PY" scripts/check_env.py --quiet requirements; then
-    echo "[$METHOD] some requirements are missing: running scripts/setup.sh"
+  local missing
+  if ! missing=$("$PY" scripts/check_env.py all); then
+    echo "[$METHOD] some requirements are missing (${missing#missing: }): running scripts/setup.sh"
     bash scripts/setup.sh
   fi
-  local missing
   if ! missing=$("$PY" scripts/check_env.py dassl); then
-    die "Dassl is not installed (${missing#missing: }): run 'DASSL_GIT=<git URL or path of a" \
-      "Dassl.pytorch clone> bash scripts/setup.sh' or 'pip install -e <Dassl.pytorch clone>' (README: Install)"
+    die "Dassl is still not installed after scripts/setup.sh (${missing#missing: }): set DASSL_GIT to a" \
+      "Dassl.pytorch clone or wheel and run 'bash scripts/setup.sh' (README: Install)"
   fi
 }
 
@@ -122,6 +125,12 @@ parse() {
     check_shots "$SHOTS_ARG"
   fi
   BACKBONE=ViT-B/16
+  local arg
+  for arg in "$@"; do
+    if is_mistyped_override "$arg"; then
+      die "'$arg' looks like a config key: keys are upper-case (${arg^^}), after the backbone if any"
+    fi
+  done
   if (($# > 0)) && ! is_override "$1"; then
     BACKBONE=$1
     shift

@@ -48,10 +48,16 @@ else
   fi
 fi
 
-if "$PY" -c 'import importlib.metadata as m; m.version("biomedvr-dassl")' >/dev/null 2>&1; then
-  step "5/5 this project is already installed (editable)"
+# The editable install must point at this checkout (not at another clone with the same package name).
+installed_at=$("$PY" scripts/check_env.py --installed-at 2>/dev/null || true)
+if [ "$installed_at" = "$(pwd -P)" ]; then
+  step "5/5 this project is already installed (editable, from $installed_at)"
 else
-  step "5/5 installing this project in editable mode"
+  if [ -n "$installed_at" ]; then
+    step "5/5 the editable install points at $installed_at, not this checkout: installing this one"
+  else
+    step "5/5 installing this project in editable mode"
+  fi
   pip_install --no-deps --no-build-isolation -e . >/dev/null
 fi
 step "done"

@@ -268,3 +268,11 @@ def test_class_names_with_punctuation_are_matched_as_written_in_sentences() -> N
     own = direction_issue("A black-eyed susan with a dark cone.", "black-eyed susan", flowers)
     assert own == "names its own class and no other class"
     assert direction_issue("Colt's foot: yellow rayed heads on scaly stems.", "rose", flowers) is None
+
+
+def test_an_over_long_sentence_is_quoted_by_its_first_80_characters(tmp_path: Path) -> None:
+    long = "A glioma tumor" + " with a ring-enhancing irregular margin" * 20
+    (problem,) = problems_of(valid_data() | {"glioma tumor": [long]}, tmp_path)
+    assert problem.issue == "long"
+    assert f"{long[:80]!r}... ({len(long)} characters)" in problem.message
+    assert long[:81] not in problem.message

@@ -10,7 +10,7 @@ import torch
 
 from tests.conftest import build_trainer_from, requires_dassl, train_args
 
-pytestmark = requires_dassl
+pytestmark = [requires_dassl, pytest.mark.slow]
 
 TRAINED = {"BioMedVR": 301_058, "AttrVR": 150_528, "AR": 150_528, "VP": 3 * 224 * 224, "CoOp": 4 * 32}
 ZERO_SHOT = ("ZeroshotCLIP", "AttrVR_ZS", "BioMedVR_ZS")

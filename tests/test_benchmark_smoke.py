@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # runs the scripts or a benchmark in subprocesses
 
 
 def test_benchmark_smoke_run_prints_the_ratio_line():

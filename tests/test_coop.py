@@ -106,6 +106,7 @@ def run_train(root: Path, output: Path, *extra: str) -> None:
     run_train_py(*args)
 
 
+@pytest.mark.slow
 @requires_dassl
 def test_train_then_eval_only_reproduces_accuracy(tmp_path, tiny_backbone):
     make_dataset(str(tmp_path / "data"), "BTMRI")

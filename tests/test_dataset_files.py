@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import random
+import re
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from PIL import Image
 from datasets.fewshot_cache import CorruptCacheError, UnsafeCacheError, cache_path, read_cache
 from datasets.images import ImageReadError, load_rgb
 from datasets.layout import load_items
-from datasets.splits import Item, create_split, read_split
+from datasets.splits import DatasetError, Item, create_split, read_split
 from tests.conftest import requires_dassl, seed_everything
 from tools.synthetic_data import make_dataset
 
@@ -115,3 +117,28 @@ def test_a_biomedcoop_cache_from_another_machine_is_used_as_is(tmp_path):
     items = load_items(str(tmp_path), "BTMRI", num_shots=16, seed=1)
     assert items["train"] == chosen["train"] and items["val"] == chosen["val"]
     assert all(isinstance(item, Item) for item in items["train"])
+
+
+def test_a_boolean_label_is_refused_naming_the_entry(tmp_path):
+    split = {"train": [["a/1.png", 0, "a"], ["b/1.png", True, "b"]], "val": [], "test": []}
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps(split))
+    message = (
+        f"split file {path}: entry 1 of 'train' is ['b/1.png', True, 'b'], not "
+        '["relative/path.jpg", integer label, "class name"]. Correct or remove that entry.'
+    )
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        read_split(str(path), str(tmp_path))
+
+
+def test_create_split_refuses_a_class_too_small_for_a_test_set(tmp_path):
+    make_dataset(str(tmp_path), "BUSI", classnames=("benign tumor", "normal scan"), counts=(5, 2, 3))
+    small = tmp_path / "BUSI" / "BUSI" / "tiny_class"
+    small.mkdir()
+    for index in range(3):  # 2 train, 1 val (rounded from 1.5 and 0.6), no test image
+        Image.new("RGB", (8, 8)).save(small / f"{index}.png")
+    with (
+        pytest.warns(UserWarning),
+        pytest.raises(DatasetError, match=re.escape(f"{small} has too few images (3)")),
+    ):
+        create_split(str(tmp_path / "BUSI" / "BUSI"), random.Random(0))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shutil
+import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +19,7 @@ from torch.nn import functional as F
 from torchvision import transforms as T
 
 import trainers.fast_data as fast_data
+from datasets import atomic
 from datasets.images import ImageReadError
 from tools.synthetic_data import synthetic_image
 from trainers.attribute_bank import AttributeBank, build_bank
@@ -366,6 +371,61 @@ def test_damaged_cache_is_detected_and_rebuilt(cache, capsys, damage):
     assert decoder.calls == 2 * len(IMAGES)
     open_cache()
     assert decoder.calls == 2 * len(IMAGES)
+
+
+def test_cache_is_rebuilt_when_pixels_change_with_the_same_size_and_mtime(tmp_path):
+    paths = [str(tmp_path / "image.bmp")]  # uncompressed: other pixels, same file size
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (80, 80, 3), dtype=np.uint8)).save(paths[0])
+    split = tmp_path / "split.json"
+    split.write_text("{}")
+    cache = str(tmp_path / "cache")
+    first = np.array(open_image_array(cache, "test", paths, [0], 64, "bicubic", str(split)))
+    info = os.stat(paths[0])
+    time.sleep(0.05)  # file times advance in ticks of a few milliseconds
+    with Image.open(paths[0]) as image:
+        pixels = 255 - np.asarray(image)
+    Image.fromarray(pixels).save(paths[0])
+    assert os.path.getsize(paths[0]) == info.st_size
+    os.utime(paths[0], ns=(info.st_atime_ns, info.st_mtime_ns))
+    second = np.array(
+        open_image_array(str(tmp_path / "cache"), "test", paths, [0], 64, "bicubic", str(split))
+    )
+    np.testing.assert_array_equal(second, 255 - first)
+
+
+def test_a_cache_that_does_not_fit_on_its_disk_is_refused_before_writing(image_paths, tmp_path, monkeypatch):
+    free = 10_000
+    monkeypatch.setattr(
+        shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - free, free)
+    )
+    split = tmp_path / "split.json"
+    split.write_text("{}")
+    cache = tmp_path / "cache"
+    needed = len(IMAGES) * 3 * 64 * 64 + fast_data.CACHE_HEADER_BYTES
+    mount = atomic.mount_point(str(tmp_path))
+    message = f"no space left on {mount} (needed {-(-needed // 2**20)} MB) to write {cache}"
+    with pytest.raises(atomic.NoSpaceError, match=re.escape(message)):
+        open_image_array(str(cache), "test", image_paths, [0] * len(IMAGES), 64, "bicubic", str(split))
+    assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_a_disk_that_fills_while_writing_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "out" / "file.bin"
+    full = pytest.raises(atomic.NoSpaceError, match=r"no space left on .* \(needed more than 1 MB\)")
+    with full, atomic.atomic_path(target) as temporary:
+        Path(temporary).write_bytes(b"x" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(target.parent.iterdir()) == []
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_and_leaves_nothing(tmp_path, monkeypatch):
+    from trainers.checkpoints import save_state
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 100))
+    path = tmp_path / "prompt_learner" / "model.pth.tar-1"
+    with pytest.raises(atomic.NoSpaceError, match=r"no space left on .* \(needed 1 MB\) to write .*tar-1"):
+        save_state(str(path), {"state_dict": {"w": torch.zeros(1000)}})
+    assert not path.parent.exists() or list(path.parent.iterdir()) == []
 
 
 def peak_traced_bytes_of_a_pass(folder, count: int) -> tuple[int, int]:

@@ -12,7 +12,7 @@ import torch
 
 from tests.conftest import REPO, TINY_BACKBONE, requires_dassl, train_args
 
-pytestmark = requires_dassl
+pytestmark = [requires_dassl, pytest.mark.slow]
 
 CLASSNAMES = ("benign tumor", "malignant tumor", "normal scan")
 SHOTS, VAL_PER_CLASS, TEST_PER_CLASS = 2, 2, 4

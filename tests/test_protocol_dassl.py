@@ -16,7 +16,7 @@ import pytest
 from attributes.files import DATASETS
 from tests.conftest import build_trainer_from, crash_after_first_epoch, requires_dassl, train_args
 
-pytestmark = requires_dassl
+pytestmark = [requires_dassl, pytest.mark.slow]
 
 CLASSES = DATASETS["dermamnist"].classnames
 

@@ -179,6 +179,7 @@ def test_the_preset_uses_the_published_files_and_no_grad_scaler(method: str, att
     assert "GRAD_SCALER" not in str(default)
 
 
+@pytest.mark.slow
 @requires_dassl
 def test_a_run_writes_the_sentences_it_drew(tmp_path: Path):
     root = tmp_path / "data"

@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import REPO
 from tools.synthetic_data import make_dataset
 
+pytestmark = pytest.mark.slow  # runs the scripts or a benchmark in subprocesses
+
 WRAPPER = """#!/usr/bin/env bash
 echo "$*" >> "$CALLS"
 if [ "$1" = train.py ]; then
@@ -23,9 +25,20 @@ if [ "$1" = train.py ]; then
   echo "{\\"seed\\": $seed, \\"accuracy\\": 50.0}" > "$out/metrics.json"
   exit 0
 fi
-if [ "$1" = scripts/check_env.py ] && [ -n "${NO_DASSL:-}" ] && [[ " $* " == *" dassl"* ]]; then
-  echo "missing: Dassl (scripts/setup.sh)"
-  exit 1
+if [ -n "${NO_DASSL:-}" ] && [ ! -e "$CALLS.dassl" ]; then  # Dassl absent until pip installs it
+  if [ "$1" = scripts/check_env.py ] && [[ " $* " == *" dassl"* || " $* " == *" all"* ]]; then
+    echo "missing: Dassl (scripts/setup.sh)"
+    exit 1
+  fi
+  if [ "$1" = -c ] && [[ $2 == *dassl* ]]; then exit 1; fi
+fi
+if [ "$1" = scripts/check_env.py ] && [ "${2:-}" = --installed-at ] && [ -n "${INSTALLED_AT:-}" ]; then
+  echo "$INSTALLED_AT"
+  exit 0
+fi
+if [ "$1" = -m ] && [ "$2" = pip ]; then  # never install anything: record what would be installed
+  if [[ " $* " == *"Dassl.pytorch"* && -z "${DASSL_FAILS:-}" ]]; then touch "$CALLS.dassl"; fi
+  exit 0
 fi
 exec "$REAL_PYTHON" "$@"
 """
@@ -106,12 +119,51 @@ def test_an_unknown_dataset_lists_the_valid_ones_and_the_closest(run):
     assert calls == []
 
 
-def test_without_dassl_one_line_says_how_to_install_it(run):
-    result, calls = run("biomedvr/few_shot.sh", "btmri", "4", NO_DASSL="1")
+def test_without_dassl_the_script_runs_setup_and_goes_on(run):
+    result, calls = run("biomedvr/few_shot.sh", "btmri", "4", SEEDS="1", NO_DASSL="1")
+    assert result.returncode == 0, result.stderr
+    assert "missing (Dassl (scripts/setup.sh)): running scripts/setup.sh" in result.stdout
+    assert "[setup] 4/5 installing Dassl" in result.stdout and "Dassl installed from" in result.stdout
+    assert len(calls) == 1
+
+
+def test_a_dassl_that_setup_cannot_install_ends_in_one_line(run):
+    result, calls = run("biomedvr/few_shot.sh", "btmri", "4", NO_DASSL="1", DASSL_FAILS="1")
     assert result.returncode == 1
-    assert "[setup]" not in result.stdout + result.stderr
-    (line,) = result.stderr.strip().splitlines()
-    assert "DASSL_GIT=" in line and "pip install -e" in line
+    assert "[setup] 4/5 installing Dassl" in result.stdout
+    line = result.stderr.strip().splitlines()[-1]
+    assert (
+        line.startswith("[BioMedVR] Dassl is still not installed after scripts/setup.sh")
+        and "DASSL_GIT" in line
+    )
+    assert calls == []
+
+
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_setup_checks_that_the_editable_install_is_this_checkout(run, tmp_path, elsewhere):
+    installed = str(tmp_path / "other-clone") if elsewhere else str(REPO.resolve())
+    result = subprocess.run(
+        ["bash", "scripts/setup.sh"], cwd=REPO, capture_output=True, text=True,
+        env=os.environ | {"PYTHON": str(tmp_path / "python"), "REAL_PYTHON": sys.executable,
+                          "CALLS": str(tmp_path / "calls.txt"), "INSTALLED_AT": installed},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    pip_calls = [line for line in (tmp_path / "calls.txt").read_text().splitlines() if "-e ." in line]
+    if elsewhere:
+        assert f"the editable install points at {installed}, not this checkout" in result.stdout
+        assert len(pip_calls) == 1
+    else:
+        assert f"5/5 this project is already installed (editable, from {installed})" in result.stdout
+        assert pip_calls == []
+
+
+def test_a_lower_case_override_is_named_not_taken_as_the_backbone(run):
+    result, calls = run("biomedvr/few_shot.sh", "btmri", "4", "optim.max_epoch", "1")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "[BioMedVR] 'optim.max_epoch' looks like a config key: keys are upper-case (OPTIM.MAX_EPOCH), "
+        "after the backbone if any"
+    )
     assert calls == []
 
 

@@ -300,6 +300,7 @@ def test_run_status_cli_exit_codes_and_overwrite(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 @requires_dassl
 def test_the_few_shot_script_stops_on_a_run_with_other_settings(data_root, tmp_path):
     output = tmp_path / "output"
@@ -335,6 +336,7 @@ def test_prepare_tasks_cover_each_dataset_its_picks_and_each_image_size(tmp_path
 # ----- executors, end to end with the real train.py -----------------------------------------------
 
 
+@pytest.mark.slow
 @requires_dassl
 def test_a_zero_shot_job_records_its_run_for_the_other_seeds_as_the_script_does(data_root, tmp_path):
     from datasets.atomic import write_json
@@ -363,6 +365,7 @@ def break_resume(run_dir: Path) -> None:
     (run_dir / "prompt_learner" / "model.pth.tar-1").write_bytes(b"not a checkpoint")
 
 
+@pytest.mark.slow
 @requires_dassl
 def test_local_executor_runs_two_at_once_reports_a_failure_and_reruns_only_it(data_root, tmp_path, capsys):
     output = tmp_path / "output"
@@ -422,6 +425,7 @@ echo "Submitted batch job $((4242 + n))"
 """
 
 
+@pytest.mark.slow
 @requires_dassl
 def test_slurm_submission_is_two_arrays_with_the_settings_and_the_scripts_jobs(
     data_root, tmp_path, monkeypatch
@@ -472,6 +476,7 @@ def slurm_is_up() -> str:
     return ""
 
 
+@pytest.mark.slow
 @requires_dassl
 @pytest.mark.skipif(bool(slurm_is_up()), reason=slurm_is_up() or "SLURM is up")
 def test_slurm_end_to_end(data_root, tmp_path, capsys):
@@ -485,3 +490,109 @@ def test_slurm_end_to_end(data_root, tmp_path, capsys):
     run = output / "btmri" / "shots_2" / "AR" / TINY_TAG / "seed1"
     assert json.loads((run / "metrics.json").read_text())["trainer"] == "AR"
     assert "CUDA_VISIBLE_DEVICES" in (run / "job.log").read_text()
+
+
+def test_filters_that_match_no_job_say_so_and_exit_non_zero(tmp_path, capsys):
+    args = ["--grid", "table1", "--output", str(tmp_path / "out"), "--dry-run"]
+    assert sweep.main([*args, "--only", "btmri/shots_16/BioMedVR/vit_b16/seed9"]) == 2
+    error = capsys.readouterr().err.strip()
+    count = len(expand(load_grids()["table1"], str(tmp_path / "out"), "data"))
+    assert error.startswith(
+        f"tools.sweep: --only btmri/shots_16/BioMedVR/vit_b16/seed9 matches none of the grid's {count} jobs "
+        "(names like "
+    )
+    assert not (tmp_path / "out").exists()
+
+
+# ----- done-ness, status and prepared picks (in-process; nothing trains) --------------------------------
+def finish(step: tuple[str, ...], **payload) -> Path:
+    """Record the run of a train.py call as finished with the call's settings; returns its folder."""
+    from datasets.atomic import write_json
+    from tools.run_status import output_dir_of, would_be_config
+    from trainers.run_files import config_hash, write_config
+
+    cfg = would_be_config(step)
+    folder = Path(output_dir_of(step))
+    write_config(str(folder), cfg)
+    write_json(str(folder / "metrics.json"), {"accuracy": 50.0, "config_hash": config_hash(cfg), **payload})
+    return folder
+
+
+@requires_dassl
+def test_a_base2new_job_with_its_test_step_missing_is_not_done(tmp_path):
+    grid = Grid(methods=("VP",), datasets=("btmri",), shots=(2,), seeds=(1,), protocol="base2new")
+    (job,) = expand(grid, str(tmp_path), str(tmp_path / "data"))
+    train, test = job.steps
+    finish(train)
+    ((state,), _) = sweep.job_states([job])
+    assert state.state != "done" and [status.state for status in state.statuses] == ["done", "absent"]
+    finish(test)
+    assert sweep.job_states([job])[0][0].state == "done"
+
+
+@requires_dassl
+def test_the_status_command_of_an_interrupted_run_says_it_resumes(tmp_path, capsys):
+    from tools.run_status import EXIT_TRAIN, main
+
+    fake_run(tmp_path / "run", finished=False)
+    assert main(["--", *train_args(tmp_path / "run")]) == EXIT_TRAIN
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"{tmp_path / 'run'} holds an interrupted run with these settings: resuming it"
+
+
+@requires_dassl
+def test_a_finished_run_whose_config_yaml_was_rewritten_is_judged_by_its_own_record(tmp_path):
+    from tools.run_status import CONFLICT, DONE, status_of_call, would_be_config
+    from trainers.run_files import write_config
+
+    fake_run(tmp_path / "run")
+    write_config(str(tmp_path / "run"), would_be_config(train_args(tmp_path / "run", "OPTIM.LR", "9.0")))
+    assert status_of_call(train_args(tmp_path / "run")).state == DONE
+    changed = status_of_call(train_args(tmp_path / "run", "TRAINER.BIOMEDVR.TOPK", "2"))
+    assert changed.state == CONFLICT and changed.differences == []
+    message = changed.describe()
+    assert "config.yaml was rewritten after the run finished" in message and "OPTIM.LR" not in message
+
+
+@requires_dassl
+def test_one_shot_picks_are_prepared_and_equal_a_cold_runs_per_seed(data_root, tmp_path):
+    from dassl.utils import set_random_seed
+
+    from datasets.fewshot_cache import cache_path, read_cache
+    from datasets.layout import load_items
+    from tools.run_status import would_be_config
+    from tools.sweep_prepare import PrepareDataset, prepare_tasks
+
+    grid = Grid(methods=("VP",), datasets=("btmri",), shots=(1,), seeds=(1, 2))
+    jobs = expand(grid, str(tmp_path), data_root)
+    dataset = prepare_tasks(would_be_config(step) for job in jobs for step in job.steps)[0]
+    assert dataset.picks == ((1, 1), (1, 2))
+    prepared, cold = tmp_path / "prepared", tmp_path / "cold"
+    shutil.copytree(data_root, prepared)
+    shutil.copytree(data_root, cold)
+    PrepareDataset(str(prepared), "BTMRI", dataset.picks, ())()
+    picks = {}
+    for seed in (1, 2):
+        cached = read_cache(cache_path(str(prepared / "BTMRI" / "split_fewshot"), 1, seed))
+        set_random_seed(seed)
+        fresh = load_items(str(cold), "BTMRI", num_shots=1, seed=seed)
+        names = [os.path.relpath(item.impath, prepared) for item in cached["train"]]
+        assert names == [os.path.relpath(item.impath, cold) for item in fresh["train"]]
+        picks[seed] = names
+    assert picks[1] != picks[2]
+
+
+@requires_dassl
+def test_a_zero_shot_record_never_rewrites_another_seeds_metrics(tmp_path):
+    from tools.sweep_executors import TrainJob
+
+    grid = Grid(methods=("ZeroshotCLIP",), datasets=("btmri",), seeds=(1, 2, 3))
+    (job,) = expand(grid, str(tmp_path), str(tmp_path / "data"))
+    finish(job.steps[0], seed=1)
+    own = Path(job.records[0][0]) / "metrics.json"
+    own.parent.mkdir(parents=True)
+    own.write_text('{"accuracy": 12.3, "seed": 2}')
+    TrainJob(job)()
+    assert own.read_text() == '{"accuracy": 12.3, "seed": 2}'
+    third = json.loads((Path(job.records[1][0]) / "metrics.json").read_text())
+    assert (third["seed"], third["evaluated_as_seed"]) == (3, 1)

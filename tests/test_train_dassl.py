@@ -17,7 +17,7 @@ from tools.synthetic_data import make_dataset
 from trainers.encoding import Scores
 from trainers.metrics import classification_report
 
-pytestmark = requires_dassl
+pytestmark = [requires_dassl, pytest.mark.slow]
 
 BASE_ARGS = [
     "--trainer",

@@ -453,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not root.is_dir():
         parser.error(f"not a directory: {root}")
     runs, variant_runs = split_variant_runs(collect_runs(root), root)
-    found = found_settings(runs)
+    found = found_settings(runs, (FEW_SHOT,))  # the figures show few-shot runs
     if args.backbone is None:
         args.backbone = next(iter(found), "vit_b16")
     if args.shots is None:

@@ -6,7 +6,14 @@ folder directly inside the directory: its ``metrics.json`` when the test finishe
 each seed's values, then ``* accuracy: 81.50% +- 1.20%`` per metric: the mean and the population
 standard deviation over seeds (``--ci95``: the 95% confidence interval 1.96 * std / sqrt(n)).
 ``--multi-exp`` parses every subfolder of the directory as one experiment. ``--test-log`` reads
-the logs even where ``metrics.json`` exists. ``--harmonic-with NEW_DIR`` (base-to-novel) also parses
+the logs even where ``metrics.json`` exists.
+
+Seeds are averaged only when they ran with the same settings (the ``config_hash`` of their
+``metrics.json``, else of their ``config.yaml``); otherwise the seeds of each setting and the keys that
+differ are printed instead of a mean. A ``metrics.json`` that cannot be read, or that holds a
+non-finite result (a diverged run), makes its seed *failed*: never counted, and the log is not read in
+its place (``tools.results`` follows the same rule). Only test-split results are read (``--split val``
+reads validation results of ``--eval-only`` runs). ``--harmonic-with NEW_DIR`` (base-to-novel) also parses
 the new-class experiment and prints the harmonic mean 2bn/(b+n) of the two accuracy means.
 """
 
@@ -14,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from trainers.run_files import METRICS_FILE
+from trainers.run_files import CONFIG_FILE, METRICS_FILE, config_hash, differing_keys, read_config
 
 METRICS = ("accuracy", "macro_f1", "ece")
 RESULT_LINE = re.compile(r"^\* (accuracy|macro_f1|ece): ([-+0-9.eE]+)%\s*$", re.MULTILINE)
@@ -43,20 +51,96 @@ def read_log(path: Path) -> dict[str, float]:
     return {name: float(value) for name, value in RESULT_LINE.findall(text)}
 
 
+class MetricsError(ValueError):
+    """A metrics.json that cannot be counted: unreadable, without an accuracy, or with non-finite values."""
+
+
+def load_metrics(path: Path) -> dict:
+    """A ``metrics.json``'s payload, refused (MetricsError) when it is not counted as a result."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        accuracy = float(payload["accuracy"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise MetricsError(f"unreadable metrics.json ({error!r})") from error
+    values = {name: payload.get(name) for name in METRICS}
+    bad = [
+        f"{name} {value}"
+        for name, value in values.items()
+        if isinstance(value, float) and not math.isfinite(value)
+    ]
+    if not math.isfinite(accuracy) or bad:
+        raise MetricsError(
+            f"metrics.json holds non-finite results ({', '.join(bad) or f'accuracy {accuracy}'}): the run "
+            "diverged. Lower OPTIM.LR and train again."
+        )
+    return payload
+
+
 def read_metrics_json(path: Path) -> dict[str, float]:
     """The metrics of a ``metrics.json`` that are numbers."""
-    payload = json.loads(path.read_text(encoding="utf-8"))
+    payload = load_metrics(path)
     return {name: float(payload[name]) for name in METRICS if isinstance(payload.get(name), int | float)}
 
 
-def read_seed(folder: Path, test_log: bool = False) -> tuple[Path, dict[str, float]] | None:
-    """The file a seed's results come from and its metrics, or None when it has neither file."""
+def recorded_hash(folder: Path) -> str:
+    """The config hash of a seed's run: its metrics.json's, else its config.yaml's; "" when unknown."""
+    try:
+        payload = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
+        if isinstance(payload, dict) and payload.get("config_hash"):
+            return str(payload["config_hash"])
+    except (OSError, ValueError):
+        pass
+    try:
+        config = read_config(str(folder))
+    except Exception:  # a damaged config.yaml says nothing about the settings
+        return ""
+    return "" if config is None else config_hash(config)
+
+
+def settings_conflict(folders: dict[int, Path]) -> str | None:
+    """None when the seeds' runs share one config hash (unknown hashes aside), else a line naming the
+    seeds of each setting and the keys that differ (from each seed's config.yaml)."""
+    groups: dict[str, list[int]] = {}
+    for seed, folder in sorted(folders.items()):
+        digest = recorded_hash(folder)
+        if digest:
+            groups.setdefault(digest, []).append(seed)
+    if len(groups) < 2:
+        return None
+    described = "; ".join(
+        f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} (config {digest})"
+        for digest, seeds in groups.items()
+    )
+    first, *others = [seeds[0] for seeds in groups.values()]
+    keys = []
+    for other in others:
+        try:
+            old, new = read_config(str(folders[first])), read_config(str(folders[other]))
+        except Exception:
+            old = new = None
+        if old is None or new is None or config_hash(old) == config_hash(new):
+            keys.append(f"keys unknown for seeds {first} and {other} ({CONFIG_FILE} missing or rewritten)")
+            continue
+        keys += [
+            f"{key} {a!r} (seed {first}) vs {b!r} (seed {other})" for key, a, b in differing_keys(old, new)
+        ]
+    return f"not averaged, the seeds ran with different settings: {described}. Differing: {'; '.join(keys)}"
+
+
+def read_seed(
+    folder: Path, test_log: bool = False, split: str = "test"
+) -> tuple[Path, dict[str, float]] | str | None:
+    """The file a seed's results come from and its metrics; a reason (str) when its metrics.json is not
+    counted; None when it has neither file."""
     metrics_file = folder / METRICS_FILE
     if metrics_file.is_file() and not test_log:
         try:
-            return metrics_file, read_metrics_json(metrics_file)
-        except (OSError, ValueError, AttributeError):
-            pass  # unreadable: fall back to the log
+            payload = load_metrics(metrics_file)
+        except MetricsError as error:
+            return str(error)
+        if payload.get("split", "test") != split:
+            return f"a {payload['split']}-split result (--split {payload['split']} reads it)"
+        return metrics_file, read_metrics_json(metrics_file)
     log = newest_log(folder)
     if log is None:
         return None
@@ -85,24 +169,31 @@ def summarize(values: Sequence[float], ci95: bool = False) -> dict[str, float | 
     return {"mean": float(array.mean()), "spread": spread, "n": int(array.size)}
 
 
-def parse_directory(path: str | Path, ci95: bool = False, test_log: bool = False) -> dict:
+def parse_directory(
+    path: str | Path, ci95: bool = False, test_log: bool = False, split: str = "test"
+) -> dict:
     """Per-seed results and their summary for one experiment directory.
 
     Returns ``{"directory", "spread": "std"|"ci95", "runs": [{"folder", "file", <metric>: value}],
-    "missing": [folders with no file to read], "summary": {<metric>: {"mean", "spread",
+    "missing": [folders with no file to read], "failed": [(folder, reason)], "conflict": a line when
+    the seeds ran with different settings (then no summary), "summary": {<metric>: {"mean", "spread",
     "n"}}}``; a metric is summarized over the seeds that report it.
     """
     directory = Path(path)
-    runs, missing = [], []
+    runs, missing, failed = [], [], []
     for folder in seed_folders(directory):
-        found = read_seed(folder, test_log)
+        found = read_seed(folder, test_log, split)
         if found is None:
             missing.append(str(folder))
-            continue
-        source, metrics = found
-        runs.append({"folder": str(folder), "file": str(source), **metrics})
+        elif isinstance(found, str):
+            failed.append((str(folder), found))
+        else:
+            source, metrics = found
+            runs.append({"folder": str(folder), "file": str(source), **metrics})
+    counted = {int(Path(run["folder"]).name[4:]): Path(run["folder"]) for run in runs}
+    conflict = settings_conflict(counted)
     summary = {}
-    for name in METRICS:
+    for name in METRICS if conflict is None else ():
         values = [run[name] for run in runs if name in run]
         if values:
             summary[name] = summarize(values, ci95)
@@ -111,6 +202,8 @@ def parse_directory(path: str | Path, ci95: bool = False, test_log: bool = False
         "spread": "ci95" if ci95 else "std",
         "runs": runs,
         "missing": missing,
+        "failed": failed,
+        "conflict": conflict,
         "summary": summary,
     }
 
@@ -122,11 +215,14 @@ def format_result(result: dict) -> str:
         values = "".join(f" {name}: {run[name]:.2f}%." for name in METRICS if name in run)
         lines.append(f"file: {run['file']}.{values or ' no result lines.'}")
     lines.extend(f"no result file to read in {folder}" for folder in result["missing"])
+    lines.extend(f"not counted: {folder}: {reason}" for folder, reason in result.get("failed", []))
     lines.append("===")
     lines.append(f"Summary of directory: {result['directory']} ({result['spread']} over seeds)")
     for name, stats in result["summary"].items():
         lines.append(f"* {name}: {stats['mean']:.2f}% +- {stats['spread']:.2f}% (n={stats['n']})")
-    if not result["summary"]:
+    if result.get("conflict"):
+        lines.append(result["conflict"])
+    elif not result["summary"]:
         lines.append(
             "no results found (seed* folders must be directly inside; --multi-exp parses subfolders)"
         )
@@ -148,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ci95", action="store_true", help="print the 95%% confidence interval, not the std")
     parser.add_argument("--multi-exp", action="store_true", help="parse every subfolder as one experiment")
     parser.add_argument("--test-log", action="store_true", help="read log.txt even where metrics.json exists")
+    parser.add_argument("--split", default="test", help="the evaluated split to read (test, or val)")
     parser.add_argument("--harmonic-with", metavar="NEW_DIR", help="the new-class experiment of a base one")
     args = parser.parse_args(argv)
     directory = Path(args.directory)
@@ -157,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.multi_exp:
             parser.error("--harmonic-with takes one base experiment, not --multi-exp")
         base, new = (
-            parse_directory(path, args.ci95, args.test_log) for path in (directory, args.harmonic_with)
+            parse_directory(path, args.ci95, args.test_log, args.split)
+            for path in (directory, args.harmonic_with)
         )
         print(format_result(base), format_result(new), format_harmonic(base, new), sep="\n")
         return 0 if base["summary"] and new["summary"] else 1
@@ -166,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         experiments = sorted(path for path in directory.iterdir() if path.is_dir())
     found = False
     for experiment in experiments:
-        result = parse_directory(experiment, ci95=args.ci95, test_log=args.test_log)
+        result = parse_directory(experiment, ci95=args.ci95, test_log=args.test_log, split=args.split)
         print(format_result(result))
         found = found or bool(result["summary"])
     return 0 if found else 1

@@ -6,7 +6,9 @@ then zero-shot CLIP and BioMedVR (ZS), then any other method run on them.
 
 ``python -m tools.results output [--format md|csv] [--shots K] [--backbone TAG] [--paper]``: without
 ``--backbone``, tables for every backbone that has finished runs; without ``--shots``, 16 shots, or the
-largest number of shots found when there are no 16-shot runs. ``--paper`` adds the paper's published
+largest number of shots found when there are no 16-shot runs, chosen for the few-shot tables from the
+few-shot runs and for the base-to-novel table from the base-to-novel runs; an empty table lists the
+settings that have runs. ``--paper`` adds the paper's published
 values (tools/paper_numbers.yaml) beside ours, with Δ and the cells outside the tolerance marked.
 
 Runs in the variant folders of the ``table4`` and ``sensitivity`` sweep grids
@@ -19,10 +21,15 @@ linear probes and adapters after zero-shot, as in its benchmark). With several b
 
 A run is a ``seed<S>`` folder at ``<dataset>/shots_<K>/<Trainer>/<backbone>/seed<S>`` (few-shot and
 zero-shot, K = 0) or at ``base2new/{train_base,test_new}/<dataset>/shots_<K>/<Trainer>/<backbone>/seed<S>``.
-Only runs with a ``metrics.json`` (the test finished) enter the tables. A folder with a ``log.txt*``
-but no ``metrics.json`` is listed under the tables as *failed* when its newest log holds a Python
-traceback, else as *unfinished*; that includes logs that print results but come from a codebase
-that writes no ``metrics.json`` (``tools.parse_test_res`` reads those).
+Only runs with a ``metrics.json`` (the test finished) of the test split (``--split val`` for
+validation results) enter the tables. A folder with a ``log.txt*`` but no ``metrics.json`` is listed
+under the tables as *failed* when its newest log holds a Python traceback, else as *unfinished*; that
+includes logs that print results but come from a codebase that writes no ``metrics.json``
+(``tools.parse_test_res`` reads those). A ``metrics.json`` that cannot be read or holds non-finite
+results (a diverged run) is *failed* too, as in ``tools.parse_test_res``. Seeds of one experiment
+that ran with different settings (``config_hash``) are never averaged: they are listed under the
+tables, with the keys that differ. Runs trained on all training images (``DATASET.NUM_SHOTS`` 0 or
+less) are not few-shot results and are listed there too.
 
 Cells are mean ± population std over seeds (± only with two or more seeds). "Avg." is the mean of the
 per-dataset means; its std is over seeds of the per-seed average, using the seeds every averaged
@@ -35,7 +42,6 @@ import argparse
 import csv
 import functools
 import io
-import json
 import math
 import os
 import re
@@ -49,10 +55,17 @@ import yaml
 
 from datasets.catalog import CATALOG, NATURAL, in_domain
 from tools.paper import PaperBlock, load_paper
-from tools.parse_test_res import SEED_FOLDER, harmonic_mean, newest_log
+from tools.parse_test_res import (
+    SEED_FOLDER,
+    MetricsError,
+    harmonic_mean,
+    load_metrics,
+    newest_log,
+    settings_conflict,
+)
 from tools.sweep_grid import ATTRIBUTE_VARIANT, load_grids
 from trainers.methods import GROUPS, methods_of
-from trainers.run_files import CONFIG_FILE, METRICS_FILE, read_history
+from trainers.run_files import ALL_IMAGES, CONFIG_FILE, METRICS_FILE, read_history
 
 # The benchmark datasets in the catalog's order, as config names, with their table headers.
 DATASETS = tuple(CATALOG)
@@ -149,6 +162,7 @@ class Table:
     rows: list[str]
     cells: dict[tuple[str, str], Entry]
     footnotes: list[str] = field(default_factory=list)
+    empty: str = "No finished runs."  # what the markdown says when the table has no rows
 
 
 @dataclass(frozen=True)
@@ -196,7 +210,7 @@ def failure_reason(log: Path) -> str | None:
     return next((line.strip() for line in lines if line.strip() and not line[0].isspace()), "traceback")
 
 
-def read_run(folder: str | Path) -> Run | None:
+def read_run(folder: str | Path, split: str = "test") -> Run | None:
     """A run folder's description and metrics; None when it is not a run folder or holds no file yet."""
     run = parse_run_path(folder)
     if run is None:
@@ -204,12 +218,18 @@ def read_run(folder: str | Path) -> Run | None:
     metrics_file, log = run.path / METRICS_FILE, newest_log(run.path)
     if metrics_file.is_file():
         try:
-            metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
-            float(metrics["accuracy"])
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            run.status, run.reason = "failed", f"unreadable metrics.json ({error!r})"
+            metrics = load_metrics(metrics_file)
+        except MetricsError as error:
+            run.status, run.reason = "failed", str(error)
             return run
-        run.metrics = metrics
+        if metrics.get("split", "test") != split:
+            run.status = "not tabulated"
+            run.reason = f"a {metrics['split']}-split result (--split {metrics['split']} tabulates it)"
+        elif metrics.get("shots") == ALL_IMAGES:
+            run.status = "not tabulated"
+            run.reason = "trained on all training images (DATASET.NUM_SHOTS 0 or less): not a few-shot result"
+        else:
+            run.metrics = metrics
         return run
     if log is None:
         return None
@@ -217,6 +237,19 @@ def read_run(folder: str | Path) -> Run | None:
     run.status = "unfinished" if reason is None else "failed"
     run.reason = f"{log.name}: {reason or 'no metrics.json'}"
     return run
+
+
+def set_apart_mixed_settings(runs: Sequence[Run]) -> None:
+    """Take the seeds of an experiment out of the tables when they ran with different settings."""
+    experiments: dict[Path, list[Run]] = {}
+    for run in runs:
+        if run.finished:
+            experiments.setdefault(run.path.parent, []).append(run)
+    for seeds in experiments.values():
+        conflict = settings_conflict({run.seed: run.path for run in seeds})
+        if conflict is not None:
+            for run in seeds:
+                run.metrics, run.status, run.reason = None, "not averaged", conflict
 
 
 BEST_TEST_NOTE = (
@@ -235,16 +268,18 @@ def best_test_runs(runs: Iterable[Run]) -> list[Run]:
     return chosen
 
 
-def collect_runs(root: str | Path) -> list[Run]:
-    """Every run folder under ``root``, finished or not, in path order."""
+def collect_runs(root: str | Path, split: str = "test") -> list[Run]:
+    """Every run folder under ``root``, finished or not, in path order; seeds of one experiment with
+    different settings are set apart (not finished)."""
     runs = []
     for directory, subdirectories, _ in os.walk(root):
         subdirectories.sort()
         if SEED_FOLDER.fullmatch(os.path.basename(directory)):
             subdirectories.clear()
-            run = read_run(directory)
+            run = read_run(directory, split)
             if run is not None:
                 runs.append(run)
+    set_apart_mixed_settings(runs)
     return runs
 
 
@@ -311,12 +346,13 @@ def dataset_label(dataset: str) -> str:
     return entry.label if entry else dataset
 
 
-def found_settings(runs: Iterable[Run]) -> dict[str, list[int]]:
-    """Backbone -> the shots values (K > 0) of its finished runs; BiomedCoOp's four in its order first
-    (CLIP, PubMedCLIP, PMC-CLIP, BiomedCLIP), then the others alphabetically."""
+def found_settings(runs: Iterable[Run], protocols: Sequence[str] | None = None) -> dict[str, list[int]]:
+    """Backbone -> the shots values (K > 0) of its finished runs (of ``protocols``, default all);
+    BiomedCoOp's four in its order first (CLIP, PubMedCLIP, PMC-CLIP, BiomedCLIP), then the others
+    alphabetically."""
     found: dict[str, set[int]] = {}
     for run in runs:
-        if run.finished:
+        if run.finished and (protocols is None or run.protocol in protocols):
             found.setdefault(run.backbone, set()).update({run.shots} - {0})
     rank = {backbone: i for i, backbone in enumerate(BIOMEDCOOP_BACKBONES)}
     order = sorted(found, key=lambda backbone: (rank.get(backbone, len(rank)), backbone))
@@ -850,7 +886,7 @@ def format_table_markdown(table: Table) -> str:
     """A markdown table of methods by columns, best complete mean per column in bold."""
     lines = [f"### {table.title}", ""]
     if not table.rows:
-        return "\n".join([*lines, "No finished runs."])
+        return "\n".join([*lines, table.empty])
     best = best_means(table)
     lines.append("| " + " | ".join(["Method", *table.headers]) + " |")
     lines.append("|---|" + "---:|" * len(table.columns))
@@ -869,7 +905,7 @@ def format_table_markdown(table: Table) -> str:
 
 def format_failed_markdown(failed: Sequence[Run]) -> str:
     """The failed and unfinished runs as a markdown list."""
-    lines = ["### Failed or unfinished runs (a log.txt but no metrics.json)", ""]
+    lines = ["### Runs not in the tables (failed, unfinished, not averaged or not tabulated)", ""]
     if not failed:
         return "\n".join([*lines, "None."])
     lines.extend(f"- `{run.path}`: {run.status} ({run.reason})" for run in failed)
@@ -951,7 +987,9 @@ def format_csv(
     sections.append(("base2new: base-to-novel accuracy (%), hm = 2*base*new/(base+new)", rows))
     sections.extend(extra)
     failed_rows = [["path", "status", "reason"], *([str(run.path), run.status, run.reason] for run in failed)]
-    sections.append(("failed: runs with a log.txt but no metrics.json", failed_rows))
+    sections.append(
+        ("failed: runs not in the tables (failed, unfinished, not averaged, not tabulated)", failed_rows)
+    )
     buffer = io.StringIO()
     for index, (comment, section_rows) in enumerate(sections):
         if index:
@@ -971,6 +1009,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--backbone", help="backbone folder name (vit_b16, rn50, ...); default: every backbone found"
     )
+    parser.add_argument("--split", default="test", help="the evaluated split to tabulate (test, or val)")
     parser.add_argument("--best-test", action="store_true", help=BEST_TEST_NOTE)
     parser.add_argument(
         "--paper",
@@ -981,7 +1020,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = Path(args.output_dir)
     if not root.is_dir():
         parser.error(f"not a directory: {root}")
-    runs = collect_runs(root)
+    runs = collect_runs(root, args.split)
     if args.best_test:
         print(BEST_TEST_NOTE + "\n")
         runs = best_test_runs(runs)
@@ -999,16 +1038,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     tables: list[Table] = []
     base_new: list[BaseNew] = []
     base_new_tables: list[Table] = []
+    few_shot, base2new = found_settings(runs, (FEW_SHOT,)), found_settings(runs, (BASE, NEW))
     for backbone in [args.backbone] if args.backbone else list(found) or ["vit_b16"]:
-        shots = args.shots if args.shots is not None else default_shots(found.get(backbone, []))
-        tables.append(table1(runs, shots, backbone))
+        shots = args.shots if args.shots is not None else default_shots(few_shot.get(backbone, []))
+        b2n_shots = args.shots if args.shots is not None else default_shots(base2new.get(backbone, []))
+        exist = describe_settings(few_shot) or "none"
+        few_tables = [table1(runs, shots, backbone)]
         if any(run.finished and run.dataset in NATURAL_DATASETS for run in runs):
-            tables.append(table3(runs, shots, backbone))
-        tables.append(shots_table(runs, backbone))
-        entries = base_to_new(runs, shots, backbone)
+            few_tables.append(table3(runs, shots, backbone))
+        few_tables.append(shots_table(runs, backbone))
+        for table in few_tables:
+            table.empty = f"No finished few-shot runs of this table; few-shot runs exist for: {exist}."
+        tables += few_tables
+        entries = base_to_new(runs, b2n_shots, backbone)
         base_new += entries
-        base_new_tables.append(base_to_new_table(entries, shots, backbone))
-    shots = args.shots or 16
+        b2n_table = base_to_new_table(entries, b2n_shots, backbone)
+        b2n_table.empty = (
+            "No finished base-to-novel runs of this table; base-to-novel runs exist for: "
+            f"{describe_settings(base2new) or 'none'}."
+        )
+        base_new_tables.append(b2n_table)
+    shots = args.shots or 16  # the variant grids' (table4, sensitivity)
     if variant_runs[TABLE4_GRID]:
         tables.append(table4(variant_runs[TABLE4_GRID], root, shots))
     sensitivity, shared = sensitivity_cells(variant_runs[SENSITIVITY_GRID], shots)
@@ -1024,7 +1074,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_csv(tables, base_new, failed, extra), end="")
         return 0
     if not args.backbone and len(found) > 1:  # the paper's Table 1: each row on its own backbone
-        tables.insert(0, table1(runs, shots, None))
+        every_shots = sorted({k for found_shots in few_shot.values() for k in found_shots})
+        tables.insert(
+            0, table1(runs, args.shots if args.shots is not None else default_shots(every_shots), None)
+        )
     sections = [format_markdown([*tables, *base_new_tables], failed)]
     if paper:
         sections += [format_beside_markdown(table, paper[name]) for name, table in compared]

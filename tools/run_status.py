@@ -17,10 +17,8 @@ conflict, explained on stderr); ``--overwrite`` deletes a conflicting run folder
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +26,9 @@ from typing import Any
 
 from yacs.config import CfgNode
 
-from trainers.run_files import METRICS_FILE, config_hash, config_values, read_config
+from trainers.checkpoints import has_checkpoint
+from trainers.run_files import CONFIG_FILE, METRICS_FILE, config_hash, differing_keys, read_config
+from trainers.run_folder import RunFolderError, remove_run
 
 ABSENT, RESUMABLE, DONE, CONFLICT = "absent", "resumable", "done", "conflict"
 EXIT_TRAIN, EXIT_CONFLICT, EXIT_SKIP = 0, 2, 3
@@ -87,22 +87,10 @@ def output_dir_of(train_args: Sequence[str]) -> str:
     return parser.parse_known_args(list(train_args))[0].output_dir
 
 
-def has_checkpoint(run_dir: str) -> bool:
-    """Dassl resumes a folder whose model subfolders hold a ``checkpoint`` pointer."""
-    return bool(glob.glob(os.path.join(glob.escape(run_dir), "*", "checkpoint")))
-
-
 def _differences(recorded: CfgNode | None, wanted: CfgNode) -> tuple[list[tuple[str, Any, Any]], str]:
     if recorded is None:
         return [], "the run predates config.yaml, so the keys that differ cannot be named"
-    old, new = config_values(recorded), config_values(wanted)
-    missing = object()
-    changed = [
-        (key, old.get(key, missing), new.get(key, missing))
-        for key in sorted(set(old) | set(new))
-        if old.get(key, missing) != new.get(key, missing)
-    ]
-    return [(key, None if a is missing else a, None if b is missing else b) for key, a, b in changed], ""
+    return differing_keys(recorded, wanted), ""
 
 
 def _recorded_hash(run_dir: str) -> str:
@@ -130,7 +118,11 @@ def run_status(run_dir: str, wanted: CfgNode) -> RunStatus:
         if recorded_hash == wanted_hash:
             return RunStatus(DONE, run_dir, wanted_hash, recorded_hash)
         if recorded is not None and config_hash(recorded) != recorded_hash:
-            recorded = None  # config.yaml was rewritten by a later call that did not finish
+            note = (
+                f"{CONFIG_FILE} was rewritten after the run finished, so the keys that differ cannot be "
+                f"named: config hash {recorded_hash} in its metrics.json, {wanted_hash} now"
+            )
+            return RunStatus(CONFLICT, run_dir, wanted_hash, recorded_hash, [], note)
         differences, note = _differences(recorded, wanted)
         if not differences and not note:
             note = f"config hash {recorded_hash} there, {wanted_hash} now"
@@ -151,11 +143,6 @@ def status_of_call(train_args: Sequence[str], cfg: CfgNode | None = None) -> Run
     return run_status(run_dir, would_be_config(train_args) if cfg is None else cfg)
 
 
-def remove_run(run_dir: str) -> None:
-    """Delete a run folder that is to be replaced (an explicit overwrite)."""
-    shutil.rmtree(run_dir)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     own, train_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else ([], argv)
@@ -171,8 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.overwrite:
             print(status.describe(), file=sys.stderr)
             return EXIT_CONFLICT
-        remove_run(status.run_dir)
-        print(f"deleted {status.run_dir} (it held other settings; OVERWRITE=1)")
+        try:
+            remove_run(status.run_dir)
+        except RunFolderError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_CONFLICT
+        print(f"deleted the run in {status.run_dir} (it held other settings; OVERWRITE=1)")
         return EXIT_TRAIN
     if status.state in (DONE, RESUMABLE):
         print(status.describe())

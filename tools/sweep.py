@@ -200,6 +200,17 @@ def show_results(grid: Grid, output: str) -> None:
             results.main([root, "--shots", str(max(grid.shots)), "--backbone", backbone_tag(backbone)])
 
 
+def no_jobs(expanded: Sequence[Job], patterns: Sequence[str]) -> str:
+    """Why a sweep has nothing to run: the filters match no job of the grid, or the grid is empty."""
+    if not expanded:
+        return "the grid and its filters (--methods, --datasets, --shots, --seeds, --base2new) give no job"
+    examples = ", ".join(job.name for job in expanded[:3])
+    return (
+        f"--only {' '.join(patterns)} matches none of the grid's {len(expanded)} jobs "
+        f"(names like {examples}; patterns are shell patterns of those names)"
+    )
+
+
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     flags, overrides = split_overrides(argv)
     parser = argparse.ArgumentParser(
@@ -247,7 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, overrides = parse_args(argv)
     try:
         grid = build_grid(args, overrides)
-        jobs = select(expand(grid, args.output, args.data), args.only)
+        expanded = expand(grid, args.output, args.data)
+        jobs = select(expanded, args.only)
+        if not jobs:
+            raise GridError(no_jobs(expanded, args.only))
     except GridError as error:
         print(f"tools.sweep: {error}", file=sys.stderr)
         return 2

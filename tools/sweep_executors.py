@@ -27,6 +27,7 @@ from typing import IO, Any
 from tools.run_status import CONFLICT, DONE, remove_run, status_of_call
 from tools.sweep_grid import REPO, Job
 from trainers.run_files import METRICS_FILE, record_for_seed
+from trainers.run_folder import RunFolderError
 
 SWEEP_ADVICE = "Use another --output, or --overwrite to delete that run folder and train again."
 LOG_TAIL_LINES = 20
@@ -64,7 +65,10 @@ class TrainJob:
             if status.state == CONFLICT:
                 if not self.overwrite:
                     raise JobFailed(status.describe(SWEEP_ADVICE))
-                remove_run(status.run_dir)
+                try:
+                    remove_run(status.run_dir)
+                except RunFolderError as error:
+                    raise JobFailed(str(error)) from None
             self._train(step, env or {})
             ran += 1
         for target, seed in self.job.records:  # what the zero-shot script records for its other seeds

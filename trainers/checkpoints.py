@@ -9,6 +9,7 @@ training goes), the ``checkpoint`` pointer naming it (what ``--resume`` follows)
 from __future__ import annotations
 
 import glob
+import io
 import os
 import pickle
 import re
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from datasets.atomic import atomic_path, atomic_write
+from datasets.atomic import atomic_path, atomic_write, ensure_space
 from trainers.run_files import truncate_history
 
 MODULE_NAME = "prompt_learner"  # the one module a run registers with Dassl: its folder in the run
@@ -55,6 +56,11 @@ def read_pointer(folder: str) -> str:
     return os.path.join(folder, name)
 
 
+def has_checkpoint(run_dir: str) -> bool:
+    """Whether a run folder holds a checkpoint to resume: a module folder with a ``checkpoint`` pointer."""
+    return bool(glob.glob(os.path.join(glob.escape(run_dir), "*", POINTER)))
+
+
 def saved_epochs(folder: str) -> list[int]:
     """The epochs of the ``model.pth.tar-<E>`` files of a module folder, in order."""
     names = os.listdir(folder) if os.path.isdir(folder) else []
@@ -73,6 +79,15 @@ def resolve_checkpoint(folder: str, epoch: int | None = None) -> str | None:
         return read_pointer(folder)
     epochs = saved_epochs(folder)
     return os.path.join(folder, epoch_file(epochs[-1])) if epochs else None
+
+
+def save_state(path: str, state: dict[str, Any]) -> None:
+    """Save a checkpoint file atomically, after checking that its disk has room for it."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    ensure_space(path, buffer.getbuffer().nbytes)
+    with atomic_path(path) as temporary, open(temporary, "wb") as file:
+        file.write(buffer.getbuffer())
 
 
 def read_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -108,8 +123,7 @@ def write_checkpoint(folder: str, state: dict[str, Any], model_name: str = "") -
     """Write ``state`` atomically: as ``model_name`` (``model-best.pth.tar``), which moves nothing, or as
     its epoch's file, which the ``checkpoint`` pointer then names and which replaces older epochs."""
     filename = model_name or epoch_file(state["epoch"])
-    with atomic_path(os.path.join(folder, filename)) as temporary:
-        torch.save(state, temporary)
+    save_state(os.path.join(folder, filename), state)
     if model_name:
         return
     with atomic_write(os.path.join(folder, POINTER)) as pointer:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
+from typing import Any
 
+import yaml
 from yacs.config import CfgNode as CN
 
 # TRAINER.BIOMEDVR.INPUT_SIZE's default, also assumed for checkpoints that do not record theirs.
@@ -214,3 +218,183 @@ def fit_workers(cfg: CN) -> None:
     if cpus < cfg.DATALOADER.NUM_WORKERS:
         print(f"DATALOADER.NUM_WORKERS {cfg.DATALOADER.NUM_WORKERS} lowered to {cpus}, the CPUs available")
         cfg.DATALOADER.NUM_WORKERS = cpus
+
+
+# ----- merging files and KEY VALUE pairs, with errors that name the key, the source and the fix --------
+class ConfigError(ValueError):
+    """A config file or override a user wrote that cannot be applied: one line saying what to change."""
+
+
+def config_keys(cfg: CN, prefix: str = "") -> list[str]:
+    """Every leaf key of a config, dotted (``OPTIM.LR``)."""
+    keys = []
+    for key, value in cfg.items():
+        keys += config_keys(value, f"{prefix}{key}.") if isinstance(value, CN) else [prefix + key]
+    return keys
+
+
+def did_you_mean(key: str, candidates: list[str]) -> str:
+    """`` (did you mean X?)`` for the closest candidate (case aside), or ""."""
+    by_upper = {candidate.upper(): candidate for candidate in candidates}
+    close = by_upper.get(key.upper()) or next(
+        iter(difflib.get_close_matches(key.upper(), list(by_upper), n=1, cutoff=0.75)), None
+    )
+    return f" (did you mean {by_upper.get(close, close)}?)" if close else ""
+
+
+def coerce_value(cfg: CN, key: str, value: Any, source: str) -> Any:
+    """``value`` (a YAML value, or text from the command line) as the type of ``cfg``'s ``key``."""
+    node, _, leaf = key.rpartition(".")
+    target = cfg
+    for part in filter(None, node.split(".")):
+        if not isinstance(target.get(part), CN):
+            raise ConfigError(f"{source}: unknown key {key}{did_you_mean(key, config_keys(cfg))}")
+        target = target[part]
+    if leaf not in target:
+        raise ConfigError(f"{source}: unknown key {key}{did_you_mean(key, config_keys(cfg))}")
+    original = target[leaf]
+    value = CN._decode_cfg_value(value)
+    if isinstance(original, CN):
+        raise ConfigError(f"{source}: {key} is a group of keys ({', '.join(original)}), not a value")
+    if isinstance(original, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(original, list | tuple) and isinstance(value, list | tuple):
+        return type(original)(value)
+    if original is None or value is None or type(value) is type(original):
+        return value
+    expected = {bool: "True or False", int: "an integer", float: "a number", str: "a string"}.get(
+        type(original), type(original).__name__
+    )
+    raise ConfigError(
+        f"{source}: {key} must be {expected} (like its default {original!r}), got {value!r}. Fix the value."
+    )
+
+
+def set_value(cfg: CN, key: str, value: Any) -> None:
+    node, _, leaf = key.rpartition(".")
+    target = cfg
+    for part in filter(None, node.split(".")):
+        target = target[part]
+    target[leaf] = value
+
+
+def merge_pairs(cfg: CN, opts: list[str], source: str = "command line") -> None:
+    """``KEY VALUE`` overrides, each checked (known key, value of the key's type) before any is set."""
+    if len(opts) % 2:
+        raise ConfigError(
+            f"{source}: KEY VALUE overrides come in pairs, but {opts[-1]!r} has no value "
+            f"(overrides: {' '.join(opts)})"
+        )
+    pairs = [
+        (key, coerce_value(cfg, key, value, source)) for key, value in zip(opts[::2], opts[1::2], strict=True)
+    ]
+    for key, value in pairs:
+        set_value(cfg, key, value)
+
+
+def flat_items(data: dict, cfg: CN, prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted key, value) of a loaded YAML mapping; a mapping under a group of keys is walked."""
+    items = []
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(cfg.get(key), CN):
+            items += flat_items(value, cfg[key], full + ".")
+        else:
+            items.append((full, value))
+    return items
+
+
+def merge_file(cfg: CN, path: str) -> None:
+    """A config file's keys, with errors naming the file (and the line of malformed YAML)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = yaml.safe_load(file)
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path} ({error.strerror}). Check the path.") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}{where}: malformed YAML ({problem}). Fix the file.") from None
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must map keys to values, not hold a {type(data).__name__}")
+    pairs = [(key, coerce_value(cfg, key, value, path)) for key, value in flat_items(data, cfg)]
+    for key, value in pairs:
+        set_value(cfg, key, value)
+
+
+# ----- ranges of the values a user gives, checked before any work -----------------------------------
+# key -> the smallest allowed value (every prompt-learning node's N_CTX is added in check_ranges).
+AT_LEAST = {
+    "DATALOADER.TRAIN_X.BATCH_SIZE": 1,
+    "DATALOADER.TEST.BATCH_SIZE": 1,
+    "DATALOADER.NUM_WORKERS": 0,
+    "OPTIM.MAX_EPOCH": 0,
+    "OPTIM.WEIGHT_DECAY": 0,
+    "TRAIN.PRINT_FREQ": 1,
+    "TRAIN.CHECKPOINT_FREQ": 0,
+    "TRAINER.COMMON.ONE_SHOT_BATCH_SIZE": 0,
+    "TRAINER.BIOMEDVR.NUM_ATTR": 1,
+    "TRAINER.BIOMEDVR.TOPK": 1,
+    "TRAINER.BIOMEDVR.CS_WEIGHT": 0,
+    "TRAINER.BIOMEDVR.VP_BORDER": 0,
+    "TRAINER.BIOMEDCOOP.N_PROMPTS": 1,
+    "TRAINER.BIOMEDCOOP.SCCM_LAMBDA": 0,
+    "TRAINER.BIOMEDCOOP.KDSP_LAMBDA": 0,
+    "TRAINER.KGCOOP.W": 0,
+    "TRAINER.PROGRAD.LAMBDA": 0,
+    "TRAINER.CLIP_ADAPTER.REDUCTION": 1,
+    "TRAINER.LP.NUM_STEP": 0,
+    "TRAINER.LP.MAX_ITER": 1,
+    "TRAINER.LPPP.ALPHA_EVERY": 1,
+}
+# keys that must be above zero and finite as a float32 (what torch's optimizers compute in)
+POSITIVE = ("OPTIM.LR", "TRAINER.PROGRAD.T", "TRAINER.BIOMEDCOOP.TAU")
+FLOAT32_MAX = 3.4028234663852886e38
+CHOICES = {
+    "DATASET.SUBSAMPLE_CLASSES": ("all", "base", "new"),
+    "TEST.SPLIT": ("val", "test"),
+    "TEST.FINAL_MODEL": ("last_step", "best_val"),
+    "TRAINER.BIOMEDVR.ATTRIBUTE_SAMPLING": ("first", "reference"),
+}
+
+
+def get_value(cfg: CN, key: str) -> Any:
+    value = cfg
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
+def check_ranges(cfg: CN) -> None:
+    """Every numeric and choice value a user can give, in range (ConfigError naming the key otherwise)."""
+    at_least = dict(AT_LEAST)
+    for name, node in cfg.TRAINER.items():
+        if isinstance(node, CN) and "N_CTX" in node:
+            at_least[f"TRAINER.{name}.N_CTX"] = 1
+    for key, low in at_least.items():
+        value = get_value(cfg, key)
+        if not math.isfinite(value) or value < low:
+            raise ConfigError(f"{key} must be at least {low}, got {value}")
+    for key in POSITIVE:
+        value = get_value(cfg, key)
+        if not (math.isfinite(value) and 0 < value <= FLOAT32_MAX):
+            raise ConfigError(
+                f"{key} must be a positive finite number (at most {FLOAT32_MAX:.3g}), got {value}"
+            )
+    for key, allowed in CHOICES.items():
+        value = get_value(cfg, key)
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+    if any(side < 1 for side in cfg.INPUT.SIZE):
+        raise ConfigError(f"INPUT.SIZE must be positive, got {tuple(cfg.INPUT.SIZE)}")
+    for name, values in (
+        ("SEARCH_SCALE", cfg.TRAINER.TIP_ADAPTER.SEARCH_SCALE),
+        ("SEARCH_STEP", cfg.TRAINER.TIP_ADAPTER.SEARCH_STEP),
+    ):
+        if len(values) != 2 or any(value <= 0 for value in values):
+            raise ConfigError(
+                f"TRAINER.TIP_ADAPTER.{name} must be two positive numbers [beta, alpha], got {list(values)}"
+            )

@@ -9,6 +9,7 @@ on-disk uint8 array shared by every seed and method, and streamed in batches.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -26,7 +27,7 @@ from torch.nn import functional as F
 from torchvision.transforms import InterpolationMode
 from tqdm import tqdm
 
-from datasets.atomic import atomic_path, write_json
+from datasets.atomic import atomic_path, ensure_space, write_json
 from datasets.images import ImageReadError, load_rgb
 
 CROP_SCALE = (0.08, 1.0)
@@ -43,6 +44,7 @@ class Augmentation(NamedTuple):
 
 
 CACHE_FORMAT = 2
+CACHE_HEADER_BYTES = 4096  # more than the .npy header of an image cache takes
 
 
 def interpolation_mode(name: str) -> InterpolationMode:
@@ -222,14 +224,15 @@ def _file_digest(path: str) -> str:
 
 
 def _file_stamp(path: str) -> str:
-    """Size and modification time (ns) of an image: any rewrite of the file changes it."""
+    """Size, modification and change times (ns) and inode of an image: any rewrite of the file changes
+    it, even one that keeps the size and puts the modification time back (the change time cannot be)."""
     try:
         info = os.stat(path)
     except OSError as error:
         raise ImageReadError(
             f"cannot read image {path} ({error}). Restore it or remove its split entry."
         ) from error
-    return f"{info.st_size}:{info.st_mtime_ns}"
+    return f"{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_ino}"
 
 
 def cache_key(
@@ -237,8 +240,9 @@ def cache_key(
 ) -> dict:
     """What an eval cache depends on: the images in order with their file stamps, size, resampling, split.
 
-    Each image counts by path, size and modification time rather than by a hash of its bytes: hashing
-    would read the whole test set on every run, while an image replaced in place gets a new mtime.
+    Each image counts by path and file stamp (size, mtime, ctime, inode) rather than by a hash of its
+    bytes: hashing would read the whole test set on every run, while any write to an image changes its
+    ctime, which, unlike its mtime, cannot be set back.
     """
     listing = hashlib.blake2b("\n".join(f"{p}\t{y}" for p, y in zip(paths, labels, strict=True)).encode())
     stamps = hashlib.blake2b("\n".join(_file_stamp(path) for path in paths).encode())
@@ -295,6 +299,18 @@ def open_image_array(
     return _build_image_array(array, paths, size, interpolation, workers)
 
 
+def reserve(path: str) -> None:
+    """Allocate a sparse file's blocks now: writing it through a memory map then cannot hit a full disk."""
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(descriptor, 0, os.fstat(descriptor).st_size)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP):  # a file system that cannot reserve
+            raise
+    finally:
+        os.close(descriptor)
+
+
 def _build_image_array(
     array: ImageArray, paths: Sequence[str], size: int, interpolation: str, workers: int
 ) -> np.ndarray:
@@ -305,7 +321,9 @@ def _build_image_array(
         tqdm(total=len(paths), desc=f"Caching {os.path.basename(array.path)}", unit="img") as progress,
     ):
         shape = (len(paths), 3, size, size)
+        ensure_space(array.path, math.prod(shape) + CACHE_HEADER_BYTES)
         data = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=shape)
+        reserve(temporary)  # a disk that fills meanwhile fails here, not with a bus error while mapped
         for start in range(0, len(paths), chunk):
             part = paths[start : start + chunk]
             decoded = list(pool.map(lambda p: decode_eval_image(p, size, interpolation).numpy(), part))

@@ -29,10 +29,14 @@ from trainers.encoding import PRECISIONS, Scores, class_text_embeddings
 from trainers.fast_data import FastTrainLoader, epoch_generator
 from trainers.loaders import TrainBatches, build_loaders
 from trainers.metrics import accuracy, classification_report, print_report
-from trainers.run_files import RunRecords, append_history, write_embeddings
+from trainers.run_files import ALL_IMAGES, RunRecords, append_history, write_embeddings
 from trainers.schedule import build_scheduler
 
 LR_STEPS = ("epoch", "batch", "dassl_batch")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the trained parameters became non-finite: the run stops before recording anything."""
 
 
 class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
@@ -63,6 +67,12 @@ class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
         if cfg.TRAINER.COMMON.LR_STEP not in LR_STEPS:
             raise ValueError(
                 f"TRAINER.COMMON.LR_STEP must be one of {LR_STEPS}, got {cfg.TRAINER.COMMON.LR_STEP!r}"
+            )
+        if self.learns(cfg) and cfg.DATASET.NUM_SHOTS < 1:
+            print(
+                f"DATASET.NUM_SHOTS {cfg.DATASET.NUM_SHOTS}: training on every training image (Dassl's "
+                f"meaning), not a few-shot run; metrics.json records shots {ALL_IMAGES!r} and the images "
+                "used per class, and tools.results keeps it out of the few-shot tables"
             )
         if self.trains and cfg.OPTIM.MAX_EPOCH < 1:
             raise ValueError(
@@ -184,7 +194,8 @@ class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
         scores = self.model(images)
         loss, parts = self.compute_loss(scores, labels)
         self.model_zero_grad()
-        self.detect_anomaly(loss)
+        if not torch.isfinite(loss):
+            self.diverged(f"the loss is {loss.item()} at batch {self.batch_idx + 1}")
         self.backward(loss)
         if self.scaler is None:
             self.model_update()
@@ -196,6 +207,14 @@ class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
         if self.lr_per_batch:
             self.update_lr()
         return parts
+
+    def diverged(self, what: str) -> None:
+        """Stop the run, naming the epoch and the likely key (nothing of this epoch is recorded)."""
+        raise TrainingDiverged(
+            f"training diverged in epoch {self.epoch + 1} of {self.max_epoch}: {what}. The learning rate "
+            f"OPTIM.LR {self.cfg.OPTIM.LR} is the likely cause: lower it and train again in a new "
+            "--output-dir (no metrics.json was written)."
+        )
 
     def scaled(self, loss: torch.Tensor) -> torch.Tensor:
         """The loss as it is back-propagated: multiplied by the grad scaler's factor under fp16."""
@@ -209,6 +228,8 @@ class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
         """Step the schedule after the epoch's last progress line (which thus shows the epoch's own
         learning rate), then Dassl's evaluation and checkpoint, then the history line. With
         TRAINER.COMMON.LR_STEP batch the schedule was stepped after every batch instead."""
+        if self.trains and not all(torch.isfinite(p).all() for p in self.trainable.parameters()):
+            self.diverged("the trained parameters are no longer finite")
         if self.trains and not self.lr_per_batch:
             self.update_lr()
         seconds = time.perf_counter() - self._epoch_start  # training only, before evaluation and saving

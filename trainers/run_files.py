@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections import Counter
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 from yacs.config import CfgNode
 
 from datasets.atomic import atomic_write, write_json
+from trainers.methods import BY_NAME, ZERO_SHOT
 
 # Keys that differ between runs of one experiment and are left out of its config hash.
 RUN_SPECIFIC_KEYS = ("OUTPUT_DIR", "RESUME", "SEED", "DATASET.ROOT", "DATALOADER.NUM_WORKERS")
@@ -23,6 +25,7 @@ HISTORY_FILE = "history.jsonl"
 EMBEDDINGS_FILE = "embeddings.npz"
 FIT_FILE = "fit.json"
 CHOSEN_ATTRIBUTES_FILE = "attributes_used.json"
+ALL_IMAGES = "all"  # metrics.json's "shots" of a run trained on every training image (NUM_SHOTS <= 0)
 
 
 def _experiment_config(cfg: CfgNode) -> CfgNode:
@@ -58,6 +61,16 @@ def config_values(cfg: CfgNode) -> dict[str, Any]:
     return {key: value for key, value in flat.items() if key not in RUN_SPECIFIC_KEYS}
 
 
+def differing_keys(old: CfgNode, new: CfgNode) -> list[tuple[str, Any, Any]]:
+    """(key, old value, new value) of every experiment key whose value differs (None where absent)."""
+    before, after = config_values(old), config_values(new)
+    return [
+        (key, before.get(key), after.get(key))
+        for key in sorted(set(before) | set(after))
+        if key not in before or key not in after or before[key] != after[key]
+    ]
+
+
 def write_config(output_dir: str, cfg: CfgNode) -> None:
     """Keep the run's resolved config next to its results, so a later call can say what differs."""
     with atomic_write(os.path.join(output_dir, CONFIG_FILE)) as file:
@@ -81,6 +94,17 @@ def record_for_seed(source_dir: str, target_dir: str, seed: int | str) -> None:
     write_json(target, payload | {"seed": int(seed), "evaluated_as_seed": payload["seed"]})
 
 
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, infinity: not JSON) replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(item) for item in value]
+    return value
+
+
 def write_chosen_attributes(
     output_dir: str, cfg: CfgNode, chosen: dict[str, list[list[str]]], classnames: list[str]
 ) -> None:
@@ -97,9 +121,9 @@ def write_chosen_attributes(
 
 
 def append_history(path: str, record: dict) -> None:
-    """One JSON line per epoch (learning rate, losses, gate values)."""
+    """One JSON line per epoch (learning rate, losses, gate values); non-finite values are null."""
     with open(path, "a") as file:
-        file.write(json.dumps(record) + "\n")
+        file.write(json.dumps(finite_or_none(record), allow_nan=False) + "\n")
 
 
 def read_history(path: str) -> list[dict]:
@@ -163,9 +187,14 @@ class RunRecords:
             return self.loaded_epoch
         return self.epoch + 1 if self.trains else 0
 
+    def learns(self, cfg: CfgNode) -> bool:
+        """Whether the run learns from training images (every method of the table but the zero-shot ones)."""
+        row = BY_NAME.get(cfg.TRAINER.NAME)
+        return self.trains if row is None else ZERO_SHOT not in row.protocols
+
     def shots_per_class(self) -> dict[str, int] | None:
-        """Training images used per class in a few-shot run (fewer than NUM_SHOTS where a class is small)."""
-        if self.cfg.DATASET.NUM_SHOTS < 1:
+        """Training images used per class (fewer than NUM_SHOTS where a class is small); None if zero-shot."""
+        if not self.learns(self.cfg):
             return None
         counts = Counter(datum.label for datum in self.dm.dataset.train_x)
         return {self.lab2cname[label]: counts[label] for label in range(self.num_classes)}
@@ -176,7 +205,9 @@ class RunRecords:
             "trainer": cfg.TRAINER.NAME,
             "dataset": cfg.DATASET.NAME,
             "backbone": cfg.MODEL.BACKBONE.NAME,
-            "shots": cfg.DATASET.NUM_SHOTS,
+            "shots": cfg.DATASET.NUM_SHOTS
+            if cfg.DATASET.NUM_SHOTS > 0 or not self.learns(cfg)
+            else ALL_IMAGES,
             "seed": cfg.SEED,
             "subsample_classes": cfg.DATASET.SUBSAMPLE_CLASSES,
             "classnames": self.classnames,
