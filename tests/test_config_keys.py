@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import REPO, requires_dassl
 
 ROW = re.compile(r"^\| (`[^|]+) \|", re.MULTILINE)
@@ -63,3 +65,34 @@ def test_the_readme_documents_every_added_key_once():
     assert sorted(key for key in set(documented) if documented.count(key) > 1) == []
     assert sorted(added - set(documented)) == [], "keys of trainers/config.py missing from README's table"
     assert sorted(set(documented) - added) == [], "README's table names keys trainers/config.py lacks"
+
+
+@requires_dassl
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("TRAINER.BIOMEDVR.CS_MARGIN", -0.5),
+        ("TRAINER.BIOMEDVR.ZS_LAMBDA", -1.0),
+        ("TRAINER.BIOMEDVR.INPUT_SIZE", 0),
+        ("DATASET.NUM_SHOTS", -2),
+        ("OPTIM.MOMENTUM", -0.9),
+        ("TRAINER.CLIP_ADAPTER.ALPHA", -0.1),
+        ("TRAINER.TIP_ADAPTER.INIT_BETA", -1.0),
+    ],
+)
+def test_a_value_below_its_range_is_named_before_any_work(key: str, value: float):
+    from dassl.config import get_cfg_default
+
+    from trainers.config import ConfigError, check_ranges, extend_cfg
+
+    cfg = get_cfg_default()
+    extend_cfg(cfg)
+    check_ranges(cfg)  # the defaults are in range
+    node, _, leaf = key.rpartition(".")
+    target = cfg
+    for part in node.split("."):
+        target = target[part]
+    target[leaf] = value
+    message = rf"^{re.escape(key)} must be at least .*, got {re.escape(str(value))}$"
+    with pytest.raises(ConfigError, match=message):
+        check_ranges(cfg)
