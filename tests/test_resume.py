@@ -20,6 +20,7 @@ TRAINING = [row.name for row in METHODS if FEW_SHOT in row.protocols and row.nam
 QUICK = (
     "DATASET.NUM_SHOTS", "2", "OPTIM.MAX_EPOCH", "2", "TRAIN.CHECKPOINT_FREQ", "1",
     "TRAINER.BIOMEDVR.NUM_ATTR", "3", "TRAINER.TIP_ADAPTER.SEARCH_STEP", "[5, 5]",
+    "TRAINER.BIOMEDCOOP.PROMPTS", "curated",  # BiomedCoOp's own table is downloaded, and tests are offline
 )  # fmt: skip
 
 

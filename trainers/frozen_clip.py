@@ -12,6 +12,7 @@ precision from its own node (``TRAINER.<NODE>.PREC``), as CoOp-style configs spe
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -37,6 +38,15 @@ LR_STEPS = ("epoch", "batch", "dassl_batch")
 
 class TrainingDiverged(RuntimeError):
     """The loss or the trained parameters became non-finite: the run stops before recording anything."""
+
+    @classmethod
+    def at(cls, epoch: int, max_epoch: int, lr: float, what: str) -> TrainingDiverged:
+        """The error of epoch ``epoch`` (from 1), naming the likely key."""
+        return cls(
+            f"training diverged in epoch {epoch} of {max_epoch}: {what}. The learning rate OPTIM.LR {lr} "
+            "is the likely cause: lower it and train again in a new --output-dir (no metrics.json was "
+            "written)."
+        )
 
 
 class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
@@ -210,11 +220,7 @@ class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
 
     def diverged(self, what: str) -> None:
         """Stop the run, naming the epoch and the likely key (nothing of this epoch is recorded)."""
-        raise TrainingDiverged(
-            f"training diverged in epoch {self.epoch + 1} of {self.max_epoch}: {what}. The learning rate "
-            f"OPTIM.LR {self.cfg.OPTIM.LR} is the likely cause: lower it and train again in a new "
-            "--output-dir (no metrics.json was written)."
-        )
+        raise TrainingDiverged.at(self.epoch + 1, self.max_epoch, self.cfg.OPTIM.LR, what)
 
     def scaled(self, loss: torch.Tensor) -> torch.Tensor:
         """The loss as it is back-propagated: multiplied by the grad scaler's factor under fp16."""
@@ -245,27 +251,12 @@ class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
         append_history(self.history_path, record)
 
     # ----- evaluation -----------------------------------------------------------------------------
-    @torch.no_grad()
     def evaluate(
         self, split: str, embeddings: bool = False
     ) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
         """The classification report of ``split``, its labels and (if asked) its L2-normalized embeddings."""
-        self.model.eval()
         loader = self.val_loader if split == "val" else self.test_loader
-        logits, labels, embedded = [], [], []
-        for batch in tqdm(loader, desc=f"Evaluate {split}", leave=False):
-            images, y = self.parse_batch_test(batch)
-            scores = self.model(images)
-            logits.append(scores.fused.float().cpu())
-            labels.append(y.cpu())
-            if embeddings:
-                embedded.append(scores.embedding.cpu())
-        labels = torch.cat(labels)
-        return (
-            classification_report(torch.cat(logits), labels),
-            labels,
-            torch.cat(embedded) if embeddings else None,
-        )
+        return evaluate_loader(self.model, loader, self.parse_batch_test, split, embeddings)
 
     def test(self, split: str | None = None) -> float:
         """Evaluate; the final evaluation (``split`` None: TEST.SPLIT) also writes metrics.json.
@@ -285,3 +276,25 @@ class FrozenCLIPTrainer(CheckpointHooks, RunRecords, TrainerX):
             if save_embeddings:
                 write_embeddings(self.output_dir, embeddings.numpy(), labels.numpy(), self.classnames)
         return report["accuracy"]
+
+
+@torch.no_grad()
+def evaluate_loader(
+    model: nn.Module, loader: Iterable, parse_batch: Callable, split: str, embeddings: bool
+) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
+    """Score every batch of ``loader`` in eval mode: the report, the labels and (if asked) the embeddings."""
+    model.eval()
+    logits, labels, embedded = [], [], []
+    for batch in tqdm(loader, desc=f"Evaluate {split}", leave=False):
+        images, y = parse_batch(batch)
+        scores = model(images)
+        logits.append(scores.fused.float().cpu())
+        labels.append(y.cpu())
+        if embeddings:
+            embedded.append(scores.embedding.cpu())
+    labels = torch.cat(labels)
+    return (
+        classification_report(torch.cat(logits), labels),
+        labels,
+        torch.cat(embedded) if embeddings else None,
+    )
