@@ -178,11 +178,16 @@ def _check_member(member: zipfile.ZipInfo) -> None:
     name = member.filename
     if stat.S_ISLNK(member.external_attr >> 16):
         raise UnsafeArchiveError(f"refusing zip member {name!r}: it is a symbolic link")
+    check_member_path("zip", name)
+
+
+def check_member_path(kind: str, name: str) -> None:
+    """Raise UnsafeArchiveError when an archive member's path is absolute or leaves the target folder."""
     posix = name.replace("\\", "/")
     if posix.startswith("/") or PureWindowsPath(name).drive:
-        raise UnsafeArchiveError(f"refusing zip member {name!r}: absolute path")
+        raise UnsafeArchiveError(f"refusing {kind} member {name!r}: absolute path")
     if ".." in PurePosixPath(posix).parts:
-        raise UnsafeArchiveError(f"refusing zip member {name!r}: path escapes the target folder")
+        raise UnsafeArchiveError(f"refusing {kind} member {name!r}: path escapes the target folder")
 
 
 def download_dataset(

@@ -15,7 +15,7 @@ import shutil
 import tarfile
 import zipfile
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -29,6 +29,7 @@ from datasets.download import (
     _fetch_drive_id,
     _fetch_url,
     _Unreachable,
+    check_member_path,
     safe_extract,
 )
 
@@ -89,11 +90,7 @@ def _check_tar_member(member: tarfile.TarInfo) -> None:
     name = member.name
     if not (member.isfile() or member.isdir()):
         raise UnsafeArchiveError(f"refusing tar member {name!r}: it is a link or special file")
-    posix = name.replace("\\", "/")
-    if posix.startswith("/") or PureWindowsPath(name).drive:
-        raise UnsafeArchiveError(f"refusing tar member {name!r}: absolute path")
-    if ".." in PurePosixPath(posix).parts:
-        raise UnsafeArchiveError(f"refusing tar member {name!r}: path escapes the target folder")
+    check_member_path("tar", name)
 
 
 def _extract(archive: Path, target: Path) -> None:
