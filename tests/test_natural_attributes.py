@@ -4,7 +4,6 @@ catalog, missing natural files are not (yet) required, and the published natural
 from __future__ import annotations
 
 import json
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from attributes.fetch import main as fetch_main
 from attributes.files import SETS_ROOT, load_attributes
 from datasets.catalog import CATALOG, NATURAL, in_domain
 from tests.conftest import local_http_server
+from tests.test_attribute_fetch import serve
 
 KINDS = ("des", "dist", "confuse")
 
@@ -88,24 +88,6 @@ def test_a_confuse_sentence_naming_only_its_own_class_fails_the_direction_check(
     (curated / "dtd_confuse.json").write_text(json.dumps(data))
     assert run_check(curated, "dtd") == 1
     assert "names its own class and no other class" in capsys.readouterr().out
-
-
-def serve(files: dict[str, bytes], requested: list[str]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            requested.append(self.path)
-            if self.path not in files:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(files[self.path])))
-            self.end_headers()
-            self.wfile.write(files[self.path])
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    return Handler
 
 
 def test_fetch_published_takes_the_natural_files_and_names_those_without_confuse(tmp_path, capsys):
