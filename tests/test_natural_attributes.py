@@ -1,5 +1,5 @@
 """Attribute sets of the natural-image datasets: the checker's class lists and minimums come from the
-catalog, missing natural files are not (yet) required, and the published natural files are fetched."""
+catalog, a missing file fails in every domain, and the published natural files are fetched."""
 
 from __future__ import annotations
 
